@@ -1,0 +1,23 @@
+"""Keras 3 building blocks of Transformer encoders."""
+
+from kerasbert.layers.activations import get_activation
+from kerasbert.layers.attention import MultiHeadAttention
+from kerasbert.layers.embeddings import (
+    PatchEmbeddings,
+    TextEmbeddings,
+    interpolate_position_embeddings,
+)
+from kerasbert.layers.encoder import TransformerBlock, TransformerStack
+from kerasbert.layers.heads import MaskedLMHead, Pooler
+
+__all__ = [
+    "MaskedLMHead",
+    "MultiHeadAttention",
+    "PatchEmbeddings",
+    "Pooler",
+    "TextEmbeddings",
+    "TransformerBlock",
+    "TransformerStack",
+    "get_activation",
+    "interpolate_position_embeddings",
+]

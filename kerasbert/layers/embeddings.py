@@ -1,0 +1,258 @@
+"""Input embeddings: text (token + segment + position) and image patches."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasbert.layers.initializers import default_initializer
+
+
+def _fresh(initializer):
+    return keras.initializers.get(keras.initializers.serialize(initializer))
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class TextEmbeddings(keras.layers.Layer):
+    """Token + segment + learned position embeddings, layer norm, dropout.
+
+    `type_vocab_size=0` drops the segment term (DistilBERT); the segment ids
+    are then accepted and ignored, so every family takes the same inputs.
+    `embedding_size` set (ALBERT) makes the three tables E wide and projects
+    the normalized sum to `hidden_size` with `embedding_projection` (ALBERT's
+    embedding_hidden_mapping_in); unset, E = H and nothing is projected.
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        hidden_size,
+        max_sequence_length=512,
+        type_vocab_size=2,
+        embedding_size=None,
+        layer_norm_epsilon=1e-12,
+        dropout=0.1,
+        kernel_initializer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.max_sequence_length = max_sequence_length
+        self.type_vocab_size = type_vocab_size
+        self.embedding_size = embedding_size
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.dropout = dropout
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or default_initializer()
+        )
+        width = embedding_size or hidden_size
+        policy = self.dtype_policy
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, width, embeddings_initializer=_fresh(self.kernel_initializer),
+            dtype=policy, name="token_embedding",
+        )
+        self.segment_embedding = None
+        if type_vocab_size:
+            self.segment_embedding = keras.layers.Embedding(
+                type_vocab_size, width,
+                embeddings_initializer=_fresh(self.kernel_initializer),
+                dtype=policy, name="segment_embedding",
+            )
+        self.position_embedding = keras.layers.Embedding(
+            max_sequence_length, width,
+            embeddings_initializer=_fresh(self.kernel_initializer),
+            dtype=policy, name="position_embedding",
+        )
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="layer_norm"
+        )
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
+        self.embedding_projection = None
+        if embedding_size is not None:
+            self.embedding_projection = keras.layers.Dense(
+                hidden_size, kernel_initializer=_fresh(self.kernel_initializer),
+                dtype=policy, name="embedding_projection",
+            )
+
+    def build(self, token_ids_shape, segment_ids_shape=None):
+        width = self.embedding_size or self.hidden_size
+        self.token_embedding.build(token_ids_shape)
+        if self.segment_embedding is not None:
+            self.segment_embedding.build(token_ids_shape)
+        self.position_embedding.build((None,))
+        self.layer_norm.build(tuple(token_ids_shape) + (width,))
+        if self.embedding_projection is not None:
+            self.embedding_projection.build(tuple(token_ids_shape) + (width,))
+
+    def call(self, token_ids, segment_ids=None, training=None):
+        sequence_length = token_ids.shape[1]
+        if sequence_length is not None and sequence_length > self.max_sequence_length:
+            raise ValueError(
+                f"Sequence length {sequence_length} exceeds the model's "
+                f"max_sequence_length={self.max_sequence_length}; truncate the "
+                "inputs (the preprocessor's sequence_length) to fit."
+            )
+        positions = ops.arange(ops.shape(token_ids)[1])
+        x = self.token_embedding(token_ids) + self.position_embedding(positions)[None]
+        if self.segment_embedding is not None:
+            if segment_ids is None:
+                segment_ids = ops.zeros_like(token_ids)
+            x = x + self.segment_embedding(segment_ids)
+        x = self.dropout_layer(self.layer_norm(x), training=training)
+        if self.embedding_projection is not None:
+            x = self.embedding_projection(x)
+        return x
+
+    def compute_output_spec(self, token_ids, segment_ids=None, training=None):
+        return keras.KerasTensor(
+            tuple(token_ids.shape) + (self.hidden_size,), dtype=self.compute_dtype
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            max_sequence_length=self.max_sequence_length,
+            type_vocab_size=self.type_vocab_size,
+            embedding_size=self.embedding_size,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            dropout=self.dropout,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config
+
+
+def _cubic_weights(distance):
+    """PyTorch's bicubic convolution kernel (A = -0.75) at |distance|."""
+    a = -0.75
+    d = np.abs(distance)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def bicubic_resize_matrix(source_size, target_size):
+    """[target, source] matrix of PyTorch's bicubic resize, align_corners=False.
+
+    Resizing by a fixed matrix is exact, differentiable and XLA-friendly, and
+    matches Hugging Face ViT's `interpolate_pos_encoding` weight for weight.
+    """
+    matrix = np.zeros((target_size, source_size), np.float64)
+    scale = source_size / target_size
+    for target in range(target_size):
+        center = (target + 0.5) * scale - 0.5
+        base = int(np.floor(center))
+        for tap in range(base - 1, base + 3):
+            source = min(max(tap, 0), source_size - 1)  # border replicate
+            matrix[target, source] += _cubic_weights(center - tap)
+    return matrix.astype(np.float32)
+
+
+def interpolate_position_embeddings(position_embeddings, source_grid, target_grid):
+    """Resizes [1, 1 + h*w, H] ViT position embeddings to a new patch grid.
+
+    The class-token entry is kept; the grid part is resized bicubically.
+    Works on numpy arrays and on tensors.
+    """
+    source_grid, target_grid = tuple(source_grid), tuple(target_grid)
+    if source_grid == target_grid:
+        return position_embeddings
+    hidden_size = position_embeddings.shape[-1]
+    class_position = position_embeddings[:, :1]
+    grid = ops.reshape(position_embeddings[:, 1:], source_grid + (hidden_size,))
+    rows = bicubic_resize_matrix(source_grid[0], target_grid[0])
+    columns = bicubic_resize_matrix(source_grid[1], target_grid[1])
+    grid = ops.einsum("ri,ijh,cj->rch", rows, ops.cast(grid, "float32"), columns)
+    grid = ops.reshape(grid, (1, target_grid[0] * target_grid[1], hidden_size))
+    return ops.concatenate(
+        [ops.cast(class_position, grid.dtype), grid], axis=1
+    )
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class PatchEmbeddings(keras.layers.Layer):
+    """ViT input: non-overlapping patches, class token, position embeddings.
+
+    Patches come from a strided convolution (`projection`). Position
+    embeddings are learned for `image_size`; images of another size (with
+    static shape) get them bicubically interpolated to the new grid, as
+    Hugging Face's `interpolate_pos_encoding` does.
+    """
+
+    def __init__(
+        self,
+        hidden_size,
+        patch_size,
+        image_size=(224, 224),
+        num_channels=3,
+        dropout=0.0,
+        kernel_initializer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.patch_size = patch_size
+        self.image_size = tuple(image_size)
+        self.num_channels = num_channels
+        self.dropout = dropout
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or default_initializer()
+        )
+        self.grid = (image_size[0] // patch_size, image_size[1] // patch_size)
+        self.projection = keras.layers.Conv2D(
+            hidden_size, patch_size, strides=patch_size, padding="valid",
+            kernel_initializer=_fresh(self.kernel_initializer),
+            dtype=self.dtype_policy, name="projection",
+        )
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, images_shape):
+        self.projection.build(images_shape)
+        self.class_token = self.add_weight(
+            name="class_token", shape=(1, 1, self.hidden_size),
+            initializer="zeros",
+        )
+        self.position_embeddings = self.add_weight(
+            name="position_embeddings",
+            shape=(1, 1 + self.grid[0] * self.grid[1], self.hidden_size),
+            initializer=_fresh(self.kernel_initializer),
+        )
+
+    def call(self, images, training=None):
+        patches = self.projection(images)  # [batch, grid_h, grid_w, H]
+        grid = tuple(patches.shape[1:3])
+        if None in grid:
+            raise ValueError(
+                "PatchEmbeddings needs images of static height and width; "
+                f"got shape {images.shape}."
+            )
+        batch_size = ops.shape(patches)[0]
+        patches = ops.reshape(patches, (batch_size, grid[0] * grid[1], self.hidden_size))
+        class_tokens = ops.broadcast_to(
+            ops.cast(self.class_token, patches.dtype), (batch_size, 1, self.hidden_size)
+        )
+        positions = interpolate_position_embeddings(self.position_embeddings, self.grid, grid)
+        x = ops.concatenate([class_tokens, patches], axis=1)
+        x = x + ops.cast(positions, patches.dtype)
+        return self.dropout_layer(x, training=training)
+
+    def compute_output_spec(self, images, training=None):
+        grid_h = images.shape[1] // self.patch_size if images.shape[1] else None
+        grid_w = images.shape[2] // self.patch_size if images.shape[2] else None
+        length = 1 + grid_h * grid_w if grid_h and grid_w else None
+        return keras.KerasTensor(
+            (images.shape[0], length, self.hidden_size), dtype=self.compute_dtype
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_size=self.hidden_size,
+            patch_size=self.patch_size,
+            image_size=self.image_size,
+            num_channels=self.num_channels,
+            dropout=self.dropout,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config
