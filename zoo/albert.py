@@ -1,0 +1,96 @@
+"""ALBERT (Lan et al., 2019): factorized embeddings and shared layers."""
+
+import keras
+
+from zoo.registry import register_family, register_preset
+from zoo.text_backbone import TextBackbone
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class AlbertBackbone(TextBackbone):
+    """ALBERT encoder: E-wide embeddings projected to H, and `num_groups`
+    distinct blocks shared across `num_layers` layers (1 = all share one)."""
+
+    def __init__(
+        self,
+        vocab_size,
+        num_layers,
+        hidden_size,
+        num_heads,
+        intermediate_size,
+        embedding_size=128,
+        num_groups=1,
+        activation="gelu_new",
+        dropout=0.0,
+        attention_dropout=0.0,
+        max_sequence_length=512,
+        type_vocab_size=2,
+        layer_norm_epsilon=1e-12,
+        output_embeddings=False,
+        return_attention_scores=False,
+        dtype=None,
+        **kwargs,
+    ):
+        super().__init__(
+            vocab_size=vocab_size,
+            num_layers=num_layers,
+            hidden_size=hidden_size,
+            num_heads=num_heads,
+            intermediate_size=intermediate_size,
+            embedding_size=embedding_size,
+            num_groups=num_groups,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            max_sequence_length=max_sequence_length,
+            type_vocab_size=type_vocab_size,
+            layer_norm_epsilon=layer_norm_epsilon,
+            output_embeddings=output_embeddings,
+            return_attention_scores=return_attention_scores,
+            dtype=dtype,
+            **kwargs,
+        )
+        self._remember_arguments(locals())
+
+    @classmethod
+    def count_parameters(cls, vocab_size, num_layers, hidden_size, intermediate_size,
+                         embedding_size=128, num_groups=1, max_sequence_length=512,
+                         type_vocab_size=2, **_):
+        return cls.text_parameters(
+            vocab_size, num_layers, hidden_size, intermediate_size,
+            max_sequence_length=max_sequence_length, type_vocab_size=type_vocab_size,
+            embedding_size=embedding_size, num_groups=num_groups,
+        )
+
+
+register_family("albert", AlbertBackbone)
+
+
+def _albert(num_layers, hidden_size, num_heads):
+    return dict(
+        vocab_size=30000,
+        num_layers=num_layers,
+        hidden_size=hidden_size,
+        num_heads=num_heads,
+        intermediate_size=4 * hidden_size,
+    )
+
+
+_PRESETS = [
+    ("albert_base_v2", _albert(12, 768, 12), 11_683_584,
+     "ALBERT base v2 (L12 H768 E128, one shared layer), uncased English."),
+    ("albert_large_v2", _albert(24, 1024, 16), 17_683_968,
+     "ALBERT large v2 (L24 H1024 E128, one shared layer), uncased English."),
+    ("albert_xlarge_v2", _albert(24, 2048, 16), 58_724_864,
+     "ALBERT xlarge v2 (L24 H2048 E128, one shared layer), uncased English."),
+    ("albert_xxlarge_v2", _albert(12, 4096, 64), 222_595_584,
+     "ALBERT xxlarge v2 (L12 H4096 E128, one shared layer), uncased English."),
+    ("albert_test_tiny",
+     dict(vocab_size=100, num_layers=4, hidden_size=16, num_heads=2,
+          intermediate_size=32, embedding_size=8, num_groups=2,
+          max_sequence_length=32),
+     5_952, "Tiny random ALBERT (4 layers, 2 groups) for tests (not published)."),
+]
+
+for _name, _arguments, _parameters, _description in _PRESETS:
+    register_preset(_name, "albert", _arguments, _description, _parameters)

@@ -1,0 +1,56 @@
+"""What every zoo backbone shares: config from the constructor, counting.
+
+A backbone is a Keras functional model built in `__init__`; its
+`get_config()` returns exactly its constructor arguments, read off the
+constructor's signature so a new argument cannot be forgotten.
+"""
+
+import inspect
+
+import keras
+
+
+class Backbone(keras.Model):
+    """Base of the zoo's backbones (functional models built in __init__)."""
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        for name in self._constructor_argument_names():
+            config[name] = getattr(self, name)
+        config["dtype"] = keras.dtype_policies.serialize(self.dtype_policy)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+    def _remember_arguments(self, arguments):
+        """Stores the constructor arguments found in `arguments` (locals())."""
+        for name in self._constructor_argument_names():
+            setattr(self, name, arguments[name])
+
+    @classmethod
+    def _constructor_argument_names(cls):
+        return [
+            argument.name
+            for argument in inspect.signature(cls.__init__).parameters.values()
+            if argument.name not in ("self", "dtype")
+            and argument.kind is not argument.VAR_KEYWORD
+        ]
+
+def dense_parameters(inputs, outputs):
+    """Weights plus biases of a dense layer."""
+    return inputs * outputs + outputs
+
+
+def block_parameters(hidden_size, intermediate_size):
+    """One Transformer block: QKV + output, two layer norms, feed-forward."""
+    return (
+        4 * dense_parameters(hidden_size, hidden_size)
+        + 2 * 2 * hidden_size
+        + dense_parameters(hidden_size, intermediate_size)
+        + dense_parameters(intermediate_size, hidden_size)
+    )
