@@ -53,7 +53,9 @@ class MaskedLMHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.token_embedding = token_embedding
+        # Not tracked as a sublayer: the matrix belongs to the backbone, and
+        # tracking it here too would save it twice.
+        object.__setattr__(self, "_token_embedding", token_embedding)
         self.activation = activation
         self.activation_fn = get_activation(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -69,6 +71,10 @@ class MaskedLMHead(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )
+
+    @property
+    def token_embedding(self):
+        return self._token_embedding
 
     def build(self, sequence_output_shape, masked_positions_shape=None):
         self.transform.build(sequence_output_shape)
