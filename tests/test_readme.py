@@ -1,0 +1,33 @@
+"""The README's example runs as written and its preset table is the registry's."""
+
+import contextlib
+import io
+import pathlib
+import re
+
+import zoo
+from zoo.__main__ import preset_table
+
+README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_usage_example_runs_and_prints_what_it_says():
+    example = re.search(r"## Usage\n\n```python\n(.*?)```", README, re.S).group(1)
+    assert len(example.strip().splitlines()) <= 12
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(example, "README.md", "exec"), {})
+    expected = [line.split("# ")[-1].strip() for line in example.splitlines()
+                if line.startswith("print(")]
+    assert printed.getvalue().split("\n")[:2] == expected
+
+
+def test_preset_table_matches_registry():
+    assert preset_table() in README
+    assert all(f"| {name} |" in README for name in zoo.available())
+
+
+def test_first_lines_are_the_two_commands():
+    block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
+    assert block[0].startswith("pip install -e . && python -m zoo")
+    assert "pytest" in block[1]
