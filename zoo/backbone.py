@@ -41,6 +41,20 @@ class Backbone(keras.Model):
             and argument.kind is not argument.VAR_KEYWORD
         ]
 
+def forwarded_arguments(local_variables, drop=()):
+    """A constructor's arguments (its `locals()`), ready to pass on as **kwargs.
+
+    Family constructors spell out their signature (it is their documentation)
+    and hand everything to the shared wiring with this, minus `drop`.
+    """
+    arguments = {
+        name: value
+        for name, value in local_variables.items()
+        if name not in ("self", "__class__", "kwargs", *drop)
+    }
+    return {**arguments, **local_variables.get("kwargs", {})}
+
+
 def dense_parameters(inputs, outputs):
     """Weights plus biases of a dense layer."""
     return inputs * outputs + outputs

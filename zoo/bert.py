@@ -3,6 +3,7 @@
 import keras
 
 from zoo.registry import register_family, register_preset
+from zoo.backbone import forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
 
@@ -29,23 +30,7 @@ class BertBackbone(TextBackbone):
         dtype=None,
         **kwargs,
     ):
-        super().__init__(
-            vocab_size=vocab_size,
-            num_layers=num_layers,
-            hidden_size=hidden_size,
-            num_heads=num_heads,
-            intermediate_size=intermediate_size,
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            max_sequence_length=max_sequence_length,
-            type_vocab_size=type_vocab_size,
-            layer_norm_epsilon=layer_norm_epsilon,
-            output_embeddings=output_embeddings,
-            return_attention_scores=return_attention_scores,
-            dtype=dtype,
-            **kwargs,
-        )
+        super().__init__(**forwarded_arguments(locals()))
         self._remember_arguments(locals())
 
     @classmethod

@@ -3,6 +3,7 @@
 import keras
 
 from zoo.registry import register_family, register_preset
+from zoo.backbone import forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
 
@@ -29,22 +30,7 @@ class DistilBertBackbone(TextBackbone):
         **kwargs,
     ):
         super().__init__(
-            vocab_size=vocab_size,
-            num_layers=num_layers,
-            hidden_size=hidden_size,
-            num_heads=num_heads,
-            intermediate_size=intermediate_size,
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            max_sequence_length=max_sequence_length,
-            type_vocab_size=0,
-            layer_norm_epsilon=layer_norm_epsilon,
-            use_pooler=False,
-            output_embeddings=output_embeddings,
-            return_attention_scores=return_attention_scores,
-            dtype=dtype,
-            **kwargs,
+            **forwarded_arguments(locals()), type_vocab_size=0, use_pooler=False
         )
         self._remember_arguments(locals())
 

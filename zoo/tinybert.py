@@ -8,8 +8,8 @@ Hugging Face's BertModel does.
 
 import keras
 
-from zoo.backbone import dense_parameters
 from zoo.registry import register_family, register_preset
+from zoo.backbone import dense_parameters, forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
 
@@ -49,22 +49,8 @@ class TinyBertBackbone(TextBackbone):
             }
 
         super().__init__(
-            vocab_size=vocab_size,
-            num_layers=num_layers,
-            hidden_size=hidden_size,
-            num_heads=num_heads,
-            intermediate_size=intermediate_size,
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            max_sequence_length=max_sequence_length,
-            type_vocab_size=type_vocab_size,
-            layer_norm_epsilon=layer_norm_epsilon,
-            output_embeddings=output_embeddings,
-            return_attention_scores=return_attention_scores,
+            **forwarded_arguments(locals(), drop=("teacher_hidden_size", "fit_dense_outputs")),
             extra_outputs=fit_dense_outputs,
-            dtype=dtype,
-            **kwargs,
         )
         self._remember_arguments(locals())
 
