@@ -4,12 +4,15 @@ from zoo import albert, bert, distilbert, tinybert, vit  # registers the presets
 from zoo.albert import AlbertBackbone
 from zoo.bert import BertBackbone
 from zoo.distilbert import DistilBertBackbone
+from zoo.heads import BackboneWithHeads
+from zoo.loading import load
 from zoo.registry import Preset, available, build, families, get_preset
 from zoo.tinybert import TinyBertBackbone
 from zoo.vit import VitBackbone
 
 __all__ = [
     "AlbertBackbone",
+    "BackboneWithHeads",
     "BertBackbone",
     "DistilBertBackbone",
     "Preset",
@@ -19,4 +22,13 @@ __all__ = [
     "build",
     "families",
     "get_preset",
+    "load",
+    "save_hf",
 ]
+
+
+def save_hf(model, out_dir):
+    """Writes a backbone (or BackboneWithHeads) as a Hugging Face folder."""
+    from zoo.convert.hf import save_hf as _save_hf
+
+    return _save_hf(model, out_dir)

@@ -10,6 +10,7 @@ with `representation_size`, a dense + tanh of it: HF `pooler`, JAX
 import keras
 
 from kerasbert.layers import PatchEmbeddings, Pooler, TransformerStack
+from kerasbert.layers.precision import norm_policy
 from zoo.backbone import Backbone, block_parameters, dense_parameters
 from zoo.registry import register_family, register_preset
 
@@ -64,7 +65,7 @@ class VitBackbone(Backbone):
         )(x, return_attention_scores=return_attention_scores)
         hidden_states = encoded["hidden_states"]
         sequence_output = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=dtype, name="layer_norm"
+            epsilon=layer_norm_epsilon, dtype=norm_policy(dtype), name="layer_norm"
         )(hidden_states[-1])
         if representation_size is None:
             pooled_output = sequence_output[:, 0, :]

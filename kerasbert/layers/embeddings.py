@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from kerasbert.layers.initializers import default_initializer
+from kerasbert.layers.precision import norm_policy
 
 
 def _fresh(initializer):
@@ -46,7 +47,7 @@ class TextEmbeddings(keras.layers.Layer):
             kernel_initializer or default_initializer()
         )
         width = embedding_size or hidden_size
-        policy = self.dtype_policy
+        policy = norm_policy(self.dtype_policy)
         self.token_embedding = keras.layers.Embedding(
             vocab_size, width, embeddings_initializer=_fresh(self.kernel_initializer),
             dtype=policy, name="token_embedding",
@@ -104,9 +105,8 @@ class TextEmbeddings(keras.layers.Layer):
         return x
 
     def compute_output_spec(self, token_ids, segment_ids=None, training=None):
-        return keras.KerasTensor(
-            tuple(token_ids.shape) + (self.hidden_size,), dtype=self.compute_dtype
-        )
+        return keras.KerasTensor(tuple(token_ids.shape) + (self.hidden_size,),
+                                 dtype=norm_policy(self.dtype_policy).compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -205,7 +205,8 @@ class PatchEmbeddings(keras.layers.Layer):
             kernel_initializer=_fresh(self.kernel_initializer),
             dtype=self.dtype_policy, name="projection",
         )
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        # Class token, positions and their sum stay float32 under mixed precision.
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=norm_policy(self.dtype_policy))
 
     def build(self, images_shape):
         self.projection.build(images_shape)
@@ -229,6 +230,7 @@ class PatchEmbeddings(keras.layers.Layer):
             )
         batch_size = ops.shape(patches)[0]
         patches = ops.reshape(patches, (batch_size, grid[0] * grid[1], self.hidden_size))
+        patches = ops.cast(patches, self.dropout_layer.compute_dtype)
         class_tokens = ops.broadcast_to(
             ops.cast(self.class_token, patches.dtype), (batch_size, 1, self.hidden_size)
         )
@@ -242,7 +244,8 @@ class PatchEmbeddings(keras.layers.Layer):
         grid_w = images.shape[2] // self.patch_size if images.shape[2] else None
         length = 1 + grid_h * grid_w if grid_h and grid_w else None
         return keras.KerasTensor(
-            (images.shape[0], length, self.hidden_size), dtype=self.compute_dtype
+            (images.shape[0], length, self.hidden_size),
+            dtype=self.dropout_layer.compute_dtype,
         )
 
     def get_config(self):

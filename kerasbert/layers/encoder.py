@@ -6,10 +6,12 @@ ALBERT, DistilBERT, TinyBERT) or before the sublayer (pre-LN: ViT).
 """
 
 import keras
+from keras import ops
 
 from kerasbert.layers.activations import get_activation
 from kerasbert.layers.attention import MultiHeadAttention
 from kerasbert.layers.initializers import default_initializer
+from kerasbert.layers.precision import norm_policy
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")
@@ -20,7 +22,9 @@ class TransformerBlock(keras.layers.Layer):
     `attention_layer_norm`, `intermediate`, `output`, `output_layer_norm`.
     In pre-LN mode `attention_layer_norm` is applied before attention
     (ViT's layernorm_before) and `output_layer_norm` before the feed-forward
-    (layernorm_after).
+    (layernorm_after). Under mixed precision the residual stream and the
+    layer norms stay float32 (see `precision.py`), so the block's output is
+    float32 there.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class TransformerBlock(keras.layers.Layer):
     def build(self, input_shape):
         hidden_size = input_shape[-1]
         policy = self.dtype_policy
+        residual_policy = norm_policy(policy)
         self.attention = MultiHeadAttention(
             self.num_heads,
             dropout=self.attention_dropout,
@@ -65,7 +70,8 @@ class TransformerBlock(keras.layers.Layer):
             name="attention",
         )
         self.attention_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_layer_norm"
+            epsilon=self.layer_norm_epsilon, dtype=residual_policy,
+            name="attention_layer_norm",
         )
         self.intermediate = keras.layers.Dense(
             self.intermediate_size,
@@ -80,7 +86,7 @@ class TransformerBlock(keras.layers.Layer):
             name="output",
         )
         self.output_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="output_layer_norm"
+            epsilon=self.layer_norm_epsilon, dtype=residual_policy, name="output_layer_norm"
         )
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
 
@@ -91,10 +97,17 @@ class TransformerBlock(keras.layers.Layer):
         self.output_layer_norm.build(input_shape)
 
     def _feed_forward(self, x, training):
+        residual_dtype = x.dtype
         x = self.activation_fn(self.intermediate(x))
-        return self.dropout_layer(self.output_dense(x), training=training)
+        x = self.dropout_layer(self.output_dense(x), training=training)
+        return ops.cast(x, residual_dtype)
+
+    @property
+    def residual_dtype(self):
+        return norm_policy(self.dtype_policy).compute_dtype
 
     def call(self, x, attention_mask=None, return_attention_scores=False, training=None):
+        x = ops.cast(x, self.residual_dtype)
         attention_input = self.attention_layer_norm(x) if self.norm_first else x
         attended = self.attention(
             attention_input,
@@ -104,7 +117,7 @@ class TransformerBlock(keras.layers.Layer):
         )
         if return_attention_scores:
             attended, scores, probabilities = attended
-        attended = self.dropout_layer(attended, training=training)
+        attended = ops.cast(self.dropout_layer(attended, training=training), x.dtype)
 
         if self.norm_first:
             x = x + attended
@@ -119,7 +132,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def compute_output_spec(self, x, attention_mask=None,
                             return_attention_scores=False, training=None):
-        output = keras.KerasTensor(x.shape, dtype=self.compute_dtype)
+        output = keras.KerasTensor(x.shape, dtype=self.residual_dtype)
         if not return_attention_scores:
             return output
         score_shape = (x.shape[0], self.num_heads, x.shape[1], x.shape[1])
@@ -208,16 +221,22 @@ class TransformerStack(keras.layers.Layer):
 
     def compute_output_spec(self, x, attention_mask=None,
                             return_attention_scores=False, training=None):
-        block_spec = self.blocks[0].compute_output_spec(
-            x, return_attention_scores=return_attention_scores
-        )
+        # One distinct spec per layer: the functional graph maps real outputs
+        # to specs by identity, so repeating one object would make every
+        # layer's entry the same tensor.
+        specs = [
+            self.blocks[0].compute_output_spec(
+                x, return_attention_scores=return_attention_scores
+            )
+            for _ in range(self.num_layers)
+        ]
         if not return_attention_scores:
-            return {"hidden_states": [block_spec] * self.num_layers}
-        hidden, scores, probabilities = block_spec
+            return {"hidden_states": specs}
+        hidden, scores, probabilities = (list(column) for column in zip(*specs))
         return {
-            "hidden_states": [hidden] * self.num_layers,
-            "attention_scores": [scores] * self.num_layers,
-            "attention_probs": [probabilities] * self.num_layers,
+            "hidden_states": hidden,
+            "attention_scores": scores,
+            "attention_probs": probabilities,
         }
 
     def get_config(self):

@@ -5,6 +5,7 @@ from keras import ops
 
 from kerasbert.layers.activations import get_activation
 from kerasbert.layers.initializers import default_initializer
+from kerasbert.layers.precision import norm_policy
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")
@@ -69,7 +70,8 @@ class MaskedLMHead(keras.layers.Layer):
             dtype=self.dtype_policy, name="transform",
         )
         self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
+            epsilon=layer_norm_epsilon, dtype=norm_policy(self.dtype_policy),
+            name="layer_norm",
         )
 
     @property
@@ -90,6 +92,7 @@ class MaskedLMHead(keras.layers.Layer):
                 x, ops.cast(masked_positions, "int32")[:, :, None], axis=1
             )
         x = self.layer_norm(self.activation_fn(self.transform(x)))
+        x = ops.cast(x, self.compute_dtype)
         decoder = ops.cast(self.token_embedding.embeddings, x.dtype)
         logits = ops.einsum("bme,ve->bmv", x, decoder)
         return ops.cast(logits, "float32") + self.bias

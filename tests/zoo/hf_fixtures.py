@@ -1,0 +1,190 @@
+"""Random Hugging Face checkpoints saved by transformers, with their outputs.
+
+Each case builds a randomly initialised transformers model, saves it the way
+users get it (`save_pretrained` -> model.safetensors, and a
+`pytorch_model.bin` written by torch.save, as transformers 4.x did), and
+runs it on a batch with padding and two segments.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+torch = __import__("pytest").importorskip("torch")
+transformers = __import__("pytest").importorskip("transformers")
+
+VOCAB, HIDDEN, LENGTH = 99, 32, 9
+_TEXT = dict(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4,
+             intermediate_size=37, max_position_embeddings=40)
+_DISTIL = dict(vocab_size=VOCAB, dim=HIDDEN, n_layers=2, n_heads=4, hidden_dim=37,
+               max_position_embeddings=40)
+_VIT = dict(hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+            image_size=32, patch_size=8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    family: str
+    model_class: str
+    config_class: str
+    config: dict
+    fit_dense: int = 0  # TinyBERT: add a fit_dense to this width
+
+
+CASES = {
+    "bert_pretraining_gelu": Case("bert", "BertForPreTraining", "BertConfig",
+                                  dict(_TEXT, hidden_act="gelu")),
+    "bert_classifier_gelu_new": Case("bert", "BertForSequenceClassification", "BertConfig",
+                                     dict(_TEXT, hidden_act="gelu_new", num_labels=3)),
+    "albert_pretraining": Case("albert", "AlbertForPreTraining", "AlbertConfig",
+                               dict(_TEXT, embedding_size=16, num_hidden_layers=4,
+                                    num_hidden_groups=2, hidden_act="gelu_new")),
+    "albert_classifier": Case("albert", "AlbertForSequenceClassification", "AlbertConfig",
+                              dict(_TEXT, embedding_size=16, hidden_act="gelu", num_labels=2)),
+    "distilbert_mlm": Case("distilbert", "DistilBertForMaskedLM", "DistilBertConfig",
+                           dict(_DISTIL, activation="gelu")),
+    "distilbert_classifier": Case("distilbert", "DistilBertForSequenceClassification",
+                                  "DistilBertConfig", dict(_DISTIL, num_labels=4)),
+    "tinybert_pretraining": Case("tinybert", "BertForPreTraining", "BertConfig",
+                                 dict(_TEXT, hidden_act="gelu"), fit_dense=48),
+    "vit_classifier": Case("vit", "ViTForImageClassification", "ViTConfig",
+                           dict(_VIT, num_labels=5)),
+    "vit_model_pooler": Case("vit", "ViTModel", "ViTConfig", dict(_VIT, hidden_act="gelu_new")),
+}
+
+
+def text_batch():
+    rng = np.random.default_rng(7)
+    ids = rng.integers(5, VOCAB, (3, LENGTH)).astype("int32")
+    mask = np.ones_like(ids)
+    mask[0, 6:] = 0
+    mask[2, 4:] = 0
+    ids[mask == 0] = 0
+    types = np.zeros_like(ids)
+    types[:, 3:] = 1
+    types[mask == 0] = 0
+    return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types}
+
+
+def image_batch():
+    return np.random.default_rng(7).normal(size=(2, 32, 32, 3)).astype("float32")
+
+
+def make_model(case, seed=0):
+    torch.manual_seed(seed)
+    config = getattr(transformers, case.config_class)(**case.config)
+    config._attn_implementation = "eager"
+    model = getattr(transformers, case.model_class)(config).eval()
+    with torch.no_grad():  # non-zero biases and norms, so every weight matters
+        for name, parameter in model.named_parameters():
+            if parameter.dim() == 1 or "cls_token" in name or "position_embeddings" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    return model
+
+
+# What transformers 4.x .bin files carry beside the embeddings:
+# tied copy -> (the tensor it shares, present when this MLM-head key is).
+_TIED_COPIES = {
+    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+    "cls.predictions.decoder.bias": "cls.predictions.bias",
+    "predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
+    "predictions.decoder.bias": "predictions.bias",
+    "vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight",
+}
+_MLM_MARKERS = ("cls.predictions.bias", "predictions.bias", "vocab_projector.bias")
+
+
+def save(case, model, folder, bin_format=False, old_norm_names=False):
+    """Saves like transformers does; optionally as .bin or with gamma/beta names.
+
+    The tensors come from the file `save_pretrained` wrote, so they carry the
+    checkpoint names users have (transformers 5 renames some modules in
+    memory).
+    """
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(folder)
+    safetensors_path = os.path.join(folder, "model.safetensors")
+    state = load_file(safetensors_path)
+    if case.fit_dense:
+        torch.manual_seed(1)
+        state["fit_dense.weight"] = torch.randn(case.fit_dense, HIDDEN) * 0.1
+        state["fit_dense.bias"] = torch.randn(case.fit_dense) * 0.1
+    if old_norm_names:
+        state = {k.replace("LayerNorm.weight", "LayerNorm.gamma")
+                  .replace("LayerNorm.bias", "LayerNorm.beta"): v for k, v in state.items()}
+    os.remove(safetensors_path)
+    if bin_format:
+        has_mlm = any(marker in state for marker in _MLM_MARKERS)
+        tied = {copy: state[source] for copy, source in _TIED_COPIES.items()
+                if has_mlm and source in state}
+        torch.save({**state, **tied}, os.path.join(folder, "pytorch_model.bin"))
+    else:
+        save_file(state, safetensors_path, metadata={"format": "pt"})
+    return state
+
+
+def reference_outputs(case, model, state):
+    """The transformers model's outputs, as numpy, under our output names."""
+    with torch.no_grad():
+        if case.family == "vit":
+            pixels = torch.from_numpy(image_batch().transpose(0, 3, 1, 2).copy())
+            out = model(pixel_values=pixels, output_hidden_states=True, output_attentions=True)
+        else:
+            batch = text_batch()
+            kwargs = dict(input_ids=torch.from_numpy(batch["input_word_ids"]).long(),
+                          attention_mask=torch.from_numpy(batch["input_mask"]).long(),
+                          output_hidden_states=True, output_attentions=True)
+            if case.family != "distilbert":
+                kwargs["token_type_ids"] = torch.from_numpy(batch["input_type_ids"]).long()
+            out = model(**kwargs)
+    result = {
+        "encoder_outputs": [h.numpy() for h in out.hidden_states],
+        "attention_probs": [a.numpy() for a in out.attentions],
+    }
+    base = getattr(model, model.base_model_prefix, model)
+    if case.family == "vit":
+        layernorm = base.layernorm
+        result["sequence_output"] = layernorm(out.hidden_states[-1]).detach().numpy()
+    else:
+        result["sequence_output"] = out.hidden_states[-1].numpy()
+    if case.model_class == "ViTModel":
+        result["pooled_output"] = out.pooler_output.numpy()
+    elif case.family in ("bert", "albert", "tinybert"):
+        with torch.no_grad():
+            sequence = torch.from_numpy(result["sequence_output"])
+            if case.family == "albert":  # a bare Linear on the first token, then tanh
+                pooled = base.pooler_activation(base.pooler(sequence[:, 0]))
+            else:
+                pooled = base.pooler(sequence)
+        result["pooled_output"] = pooled.numpy()
+    for ours, theirs in [("mlm_logits", "prediction_logits"), ("nsp_logits", "seq_relationship_logits"),
+                         ("sop_logits", "sop_logits")]:
+        if getattr(out, theirs, None) is not None:
+            result[ours] = getattr(out, theirs).numpy()
+    if getattr(out, "logits", None) is not None:
+        key = "mlm_logits" if "MaskedLM" in case.model_class else "logits"
+        result[key] = out.logits.numpy()
+    if case.fit_dense:
+        w, b = np.asarray(state["fit_dense.weight"]), np.asarray(state["fit_dense.bias"])
+        result["fit_dense_outputs"] = [h @ w.T + b for h in result["encoder_outputs"]]
+    return result
+
+
+def write_config(folder, **changes):
+    path = os.path.join(folder, "config.json")
+    with open(path) as file:
+        config = json.load(file)
+    config.update(changes)
+    with open(path, "w") as file:
+        json.dump(config, file)
+
+
+def hf_files_state(folder, case):
+    """The state dict stored in `folder`, prefix-normalised, tied copies dropped."""
+    from zoo.convert.hf_files import read_state_dict
+
+    state = read_state_dict(folder)
+    return {k: v for k, v in state.items() if "decoder" not in k and k != "vocab_projector.weight"}

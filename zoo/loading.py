@@ -1,0 +1,98 @@
+"""`zoo.load(path)`: a backbone (or backbone + heads) from any checkpoint format.
+
+The format is detected from what is on disk:
+  Hugging Face folder   config.json + model.safetensors / pytorch_model.bin
+  keras-hub preset      config.json naming a keras_hub> class + model.weights.h5
+  Google TF1 checkpoint bert_model.ckpt(.index) + bert_config.json / albert_config.json
+  ViT .npz              the original JAX checkpoints
+  .keras                our own saved models
+"""
+
+import os
+
+import keras
+from absl import logging
+
+from zoo.heads import BackboneWithHeads
+
+FORMATS = ("hf", "keras_hub", "tf1", "vit_npz", "keras")
+OVERRIDES = ("dtype", "dropout", "attention_dropout", "output_embeddings",
+             "return_attention_scores")
+
+
+def detect_format(path):
+    """One of FORMATS, or an error saying what was found."""
+    from zoo.convert import hf, keras_hub, tf1
+
+    if os.path.isfile(path) and path.endswith(".keras"):
+        return "keras"
+    if os.path.isfile(path) and path.endswith(".npz"):
+        return "vit_npz"
+    if keras_hub.is_keras_hub_preset(path):
+        return "keras_hub"
+    if hf.is_hf_folder(path):
+        return "hf"
+    if tf1.find_tf1_checkpoint(path) is not None:
+        return "tf1"
+    if not os.path.exists(path) and not os.path.exists(path + ".index"):
+        raise FileNotFoundError(f"No checkpoint at {path!r}.")
+    listing = sorted(os.listdir(path))[:20] if os.path.isdir(path) else [path]
+    raise ValueError(
+        f"Cannot tell the checkpoint format of {path!r} (found: {listing}). zoo.load "
+        "reads a Hugging Face folder (config.json + model.safetensors or "
+        "pytorch_model.bin), a keras-hub preset folder, a TF1 checkpoint "
+        "(bert_model.ckpt + bert_config.json), a ViT .npz, or a .keras file."
+    )
+
+
+def load_with_report(path, with_head=False, **overrides):
+    """(model, LoadReport or None) — `load` plus what was loaded and left out."""
+    path = os.fspath(path)
+    unknown = set(overrides) - set(OVERRIDES)
+    if unknown:
+        raise ValueError(f"zoo.load cannot override {sorted(unknown)}: the checkpoint's "
+                         f"config decides the architecture. Allowed: {', '.join(OVERRIDES)}.")
+    kind = detect_format(path)
+    if kind == "keras":
+        return _load_keras(path, with_head, overrides), None
+    from zoo.convert import hf, keras_hub, tf1, vit_npz
+
+    loader = {"hf": hf.load_hf, "keras_hub": keras_hub.load_keras_hub,
+              "tf1": tf1.load_tf1, "vit_npz": vit_npz.load_vit_npz}[kind]
+    return loader(path, with_head=with_head, **overrides)
+
+
+def load(path, with_head=False, **overrides):
+    """The model stored at `path`, with its weights.
+
+    with_head: also the checkpoint's heads (MLM, NSP/SOP, classification);
+        the result is a `BackboneWithHeads` whose outputs add `mlm_logits`,
+        `nsp_logits`/`sop_logits` and `logits`.
+    overrides: arguments that change no weight: `dtype` (a Keras dtype
+        policy such as "mixed_bfloat16"), `dropout`, `attention_dropout`,
+        `output_embeddings`, `return_attention_scores`.
+    """
+    model, report = load_with_report(path, with_head=with_head, **overrides)
+    if report is not None:
+        logging.info(report.summary())
+    return model
+
+
+def _load_keras(path, with_head, overrides):
+    model = keras.saving.load_model(path)
+    backbone = model.backbone if isinstance(model, BackboneWithHeads) else model
+    if overrides:
+        rebuilt = type(backbone).from_config({**backbone.get_config(), **overrides})
+        rebuilt.set_weights(backbone.get_weights())
+        if isinstance(model, BackboneWithHeads):
+            config = {**model.get_config(), "backbone": rebuilt}
+            heads = BackboneWithHeads(**config)
+            heads.set_weights(model.get_weights())
+            model = heads
+        else:
+            model = rebuilt
+    if isinstance(model, BackboneWithHeads) and not with_head:
+        return model.backbone
+    if with_head and not isinstance(model, BackboneWithHeads):
+        return BackboneWithHeads(model, name=f"{model.name}_with_heads")
+    return model
