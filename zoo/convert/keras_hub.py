@@ -1,7 +1,28 @@
-"""keras-hub presets (folders written by `save_to_preset`)."""
+"""keras-hub presets: folders written by `backbone.save_to_preset(dir)`.
+
+The weights file's keys come from layer classes and creation order, not
+names, so the preset is read the way keras-hub reads it: keras-hub builds
+its backbone, and its variables are mapped by their paths. keras-hub's BERT
+and ALBERT use the tanh GELU and DistilBERT and ViT the exact one; the
+converted model uses the same, so outputs match keras-hub's.
+"""
 
 import json
 import os
+import re
+
+import numpy as np
+
+from zoo import registry
+from zoo.convert.table import ConversionError, Rule, assign, identity
+from zoo.heads import BackboneWithHeads
+
+_CLASSES = {
+    "keras_hub>BertBackbone": "bert",
+    "keras_hub>AlbertBackbone": "albert",
+    "keras_hub>DistilBertBackbone": "distilbert",
+    "keras_hub>ViTBackbone": "vit",
+}
 
 
 def is_keras_hub_preset(path):
@@ -13,5 +34,156 @@ def is_keras_hub_preset(path):
     return str(registered).startswith("keras_hub>")
 
 
+def _merge_heads(x):
+    return x.reshape(x.shape[0], -1) if x.ndim == 3 else x.reshape(-1)  # [H,n,h]/[n,h]
+
+
+def _merge_output(x):
+    return x.reshape(-1, x.shape[-1])  # [n, h, H] -> [H, H]
+
+
+def _dense(source, target, kernel=identity, bias=identity):
+    return [Rule(f"{source}/kernel", f"{target}/kernel", kernel),
+            Rule(f"{source}/bias", f"{target}/bias", bias)]
+
+
+def _norm(source, target):
+    return [Rule(f"{source}/gamma", f"{target}/gamma"), Rule(f"{source}/beta", f"{target}/beta")]
+
+
+def _block(names, target="transformer/layer_{i}"):
+    table = []
+    for ours in ("query", "key", "value"):
+        table += _dense(names[ours], f"{target}/attention/{ours}", _merge_heads, _merge_heads)
+    table += _dense(names["output"], f"{target}/attention/output", _merge_output)
+    table += _norm(names["attention_layer_norm"], f"{target}/attention_layer_norm")
+    table += _dense(names["intermediate"], f"{target}/intermediate")
+    table += _dense(names["ffn_output"], f"{target}/output")
+    table += _norm(names["output_layer_norm"], f"{target}/output_layer_norm")
+    return table
+
+
+def _encoder_block(layer):
+    return _block({
+        "query": f"{layer}/self_attention_layer/query",
+        "key": f"{layer}/self_attention_layer/key",
+        "value": f"{layer}/self_attention_layer/value",
+        "output": f"{layer}/self_attention_layer/attention_output",
+        "attention_layer_norm": f"{layer}/self_attention_layer_norm",
+        "intermediate": f"{layer}/feedforward_intermediate_dense",
+        "ffn_output": f"{layer}/feedforward_output_dense",
+        "output_layer_norm": f"{layer}/feedforward_layer_norm",
+    })
+
+
+def _embedding(source, target):
+    return [Rule(f"{source}/embeddings", f"embeddings/{target}/embeddings")]
+
+
+_TEXT_EMBEDDINGS = (_embedding("token_embedding", "token_embedding")
+                    + _embedding("segment_embedding", "segment_embedding")
+                    + _embedding("position_embedding", "position_embedding")
+                    + _norm("embeddings_layer_norm", "embeddings/layer_norm"))
+
+TABLES = {
+    "bert": _TEXT_EMBEDDINGS + _encoder_block("transformer_layer_{i}")
+    + _dense("pooled_dense", "pooler"),
+    "albert": _TEXT_EMBEDDINGS + _dense("embedding_projection", "embeddings/embedding_projection")
+    + _encoder_block("group_{i}_inner_layer_0") + _dense("pooled_dense", "pooler"),
+    "distilbert": _embedding("token_and_position_embedding/token_embedding", "token_embedding")
+    + _embedding("token_and_position_embedding/position_embedding", "position_embedding")
+    + _norm("embeddings_layer_norm", "embeddings/layer_norm")
+    + _encoder_block("transformer_layer_{i}"),
+    "vit": [
+        Rule("vit_patching_and_embedding/class_token", "embeddings/class_token"),
+        Rule("vit_patching_and_embedding/patch_embedding/kernel", "embeddings/projection/kernel"),
+        Rule("vit_patching_and_embedding/patch_embedding/bias", "embeddings/projection/bias"),
+        Rule("vit_patching_and_embedding/position_embedding/embeddings",
+             "embeddings/position_embeddings", lambda x: x[None]),
+    ] + _block({
+        "query": "vit_encoder/layer_{i}/mha/query",
+        "key": "vit_encoder/layer_{i}/mha/key",
+        "value": "vit_encoder/layer_{i}/mha/value",
+        "output": "vit_encoder/layer_{i}/mha/attention_output",
+        "attention_layer_norm": "vit_encoder/layer_{i}/ln_1",
+        "intermediate": "vit_encoder/layer_{i}/mlp/dense_1",
+        "ffn_output": "vit_encoder/layer_{i}/mlp/dense_2",
+        "output_layer_norm": "vit_encoder/layer_{i}/ln_2",
+    }) + _norm("vit_encoder/ln", "layer_norm"),
+}
+
+
+def _require(condition, message):
+    if not condition:
+        raise ConversionError(message)
+
+
+def backbone_arguments(family, c):
+    """kerasbert constructor arguments from a keras-hub backbone config."""
+    if family == "vit":
+        patch = c["patch_size"]
+        patch = patch if isinstance(patch, int) else patch[0]
+        _require(c.get("use_class_token", True) and c.get("use_mha_bias", True)
+                 and c.get("use_mlp_bias", True) and c.get("use_patch_bias", True),
+                 "keras-hub ViT without class token or biases is not supported.")
+        _require(isinstance(c["patch_size"], int) or c["patch_size"][0] == c["patch_size"][1],
+                 "keras-hub ViT with non-square patches is not supported.")
+        return dict(
+            image_size=tuple(c["image_shape"][:2]), num_channels=c["image_shape"][2],
+            patch_size=patch, num_layers=c["num_layers"], hidden_size=c["hidden_dim"],
+            num_heads=c["num_heads"], intermediate_size=c["mlp_dim"], activation="gelu",
+            dropout=c.get("dropout_rate", 0.0), attention_dropout=c.get("attention_dropout", 0.0),
+            layer_norm_epsilon=c.get("layer_norm_epsilon", 1e-6),
+        )
+    arguments = dict(
+        vocab_size=c["vocabulary_size"], num_layers=c["num_layers"], hidden_size=c["hidden_dim"],
+        num_heads=c["num_heads"], intermediate_size=c["intermediate_dim"],
+        dropout=c.get("dropout", 0.1), attention_dropout=c.get("dropout", 0.1),
+        max_sequence_length=c.get("max_sequence_length", 512),
+        activation="gelu" if family == "distilbert" else "gelu_tanh",
+    )
+    if family != "distilbert":
+        arguments["type_vocab_size"] = c.get("num_segments", 2)
+    if family == "albert":
+        _require(c.get("num_inner_repetitions", 1) == 1,
+                 "keras-hub ALBERT with num_inner_repetitions != 1 is not supported.")
+        arguments.update(embedding_size=c["embedding_dim"], num_groups=c["num_groups"])
+    return arguments
+
+
+def read_preset(path):
+    """(family, keras-hub config, variable path -> array) of a preset folder."""
+    try:
+        import keras_hub
+    except ImportError:
+        raise ImportError("Reading a keras-hub preset needs keras-hub: "
+                          "pip install keras-hub==0.32.*") from None
+    with open(os.path.join(path, "config.json")) as file:
+        registered = json.load(file)["registered_name"]
+    if registered not in _CLASSES:
+        raise ConversionError(f"{path}: keras-hub class {registered} is not supported; "
+                              f"zoo.load reads {', '.join(sorted(_CLASSES))}.")
+    # An absolute path: a bare name like a built-in preset would go to Kaggle.
+    backbone = keras_hub.models.Backbone.from_preset(os.path.abspath(path))
+    state = {}
+    for variable in backbone.weights:
+        # ViT blocks are numbered from 1 (transformer_block_1); ours from 0.
+        name = re.sub(r"transformer_block_(\d+)",
+                      lambda m: f"layer_{int(m.group(1)) - 1}", variable.path)
+        state[name] = np.asarray(variable.numpy())
+    return _CLASSES[registered], backbone.get_config(), state
+
+
 def load_keras_hub(path, with_head=False, **overrides):
-    raise NotImplementedError("keras-hub presets: not yet")
+    """(model, LoadReport) from a keras-hub preset folder."""
+    family, config, state = read_preset(path)
+    arguments = backbone_arguments(family, config)
+    model = registry.families()[family](**{**arguments, **overrides}, name=family)
+    if with_head:
+        model = BackboneWithHeads(model, name=f"{family}_with_heads")
+    count = arguments.get("num_groups") or arguments["num_layers"]
+    report = assign(model, TABLES[family], state, count,
+                    description=f"keras-hub preset {path}")
+    if os.path.exists(os.path.join(path, "task.json")):
+        report.left_out.append(("task.weights.h5", "keras-hub task heads are not loaded"))
+    return model, report
