@@ -31,6 +31,10 @@ class Backbone(keras.Model):
         """Stores the constructor arguments found in `arguments` (locals())."""
         for name in self._constructor_argument_names():
             setattr(self, name, arguments[name])
+        # keras.Model's functional constructor ignores `dtype`; the layers
+        # got it, and the model's own policy (and so its config) must too.
+        if arguments.get("dtype") is not None:
+            self.dtype_policy = keras.dtype_policies.get(arguments["dtype"])
 
     @classmethod
     def _constructor_argument_names(cls):

@@ -95,7 +95,8 @@ class MaskedLMHead(keras.layers.Layer):
         x = ops.cast(x, self.compute_dtype)
         decoder = ops.cast(self.token_embedding.embeddings, x.dtype)
         logits = ops.einsum("bme,ve->bmv", x, decoder)
-        return ops.cast(logits, "float32") + self.bias
+        # Read as float32 even inside an autocast scope.
+        return ops.cast(logits, "float32") + ops.cast(self.bias, "float32")
 
     def compute_output_spec(self, sequence_output, masked_positions=None):
         length = (masked_positions if masked_positions is not None else sequence_output).shape[1]

@@ -9,6 +9,7 @@ runs it on a batch with padding and two segments.
 import dataclasses
 import json
 import os
+import re
 
 import numpy as np
 
@@ -72,15 +73,31 @@ def image_batch():
     return np.random.default_rng(7).normal(size=(2, 32, 32, 3)).astype("float32")
 
 
-def make_model(case, seed=0):
+# The dense layers that feed a GELU, by their in-memory names (transformers 5
+# renames some modules in memory, e.g. ViT's mlp.fc1).
+_BEFORE_GELU = re.compile(r"(intermediate\.dense|\.ffn|ffn\.lin1|mlp\.fc1|vocab_transform"
+                          r"|predictions\.(transform\.)?dense)\.weight$")
+GELU_INPUT_SCALE = 40.0
+
+
+def make_model(case, seed=0, gelu_input_scale=GELU_INPUT_SCALE):
+    """A random transformers model whose every weight and activation choice matters.
+
+    Biases, norms, class token and positions get noise (they start at 0/1).
+    The layers before each GELU are scaled so its inputs reach |x| ~ 2, where
+    the tanh and erf GELUs differ by ~1e-3: at the initial scale (|x| ~ 0.1)
+    they agree to 1e-6 and a wrong activation mapping would pass.
+    """
     torch.manual_seed(seed)
     config = getattr(transformers, case.config_class)(**case.config)
     config._attn_implementation = "eager"
     model = getattr(transformers, case.model_class)(config).eval()
-    with torch.no_grad():  # non-zero biases and norms, so every weight matters
+    with torch.no_grad():
         for name, parameter in model.named_parameters():
             if parameter.dim() == 1 or "cls_token" in name or "position_embeddings" in name:
                 parameter.add_(torch.randn_like(parameter) * 0.1)
+            if _BEFORE_GELU.search(name):
+                parameter.mul_(gelu_input_scale)
     return model
 
 

@@ -184,6 +184,8 @@ def test_mixed_precision_keeps_norms_and_softmax_in_float32(policy, name):
     reference = zoo.build(name, return_attention_scores=True)
     model = zoo.build(name, return_attention_scores=True, dtype=policy)
     model.set_weights(reference.get_weights())
+    assert model.dtype_policy.name == policy
+    assert type(model).from_config(model.get_config()).dtype_policy.name == policy
     assert all(w.dtype == "float32" for w in model.weights)
     batch = batch_for(model)
     outputs, expected = model(batch), reference(batch)

@@ -324,6 +324,12 @@ def save_hf(model, out_dir):
             present.append(heads.sentence_head)
             state.update(extract(model, hf_tables.SENTENCE_HEADS[family][1], count))
         if heads.classifier:
+            if family == "vit" and (arguments["representation_size"] is not None
+                                    or heads.classifier.get("input") != "first_token"):
+                raise ValueError(
+                    "Hugging Face's ViTForImageClassification classifies the class token "
+                    "with no pooler; this model's classifier reads a pre-logits pooler "
+                    "(a JAX 21k checkpoint?), which it cannot express.")
             present.append("classifier")
             state.update(extract(model, hf_tables.CLASSIFIER, count))
             if heads.classifier.get("pre_classifier"):
