@@ -89,8 +89,9 @@ def test_mismatched_weights_are_refused(preset, tmp_path):
     other = keras_hub.models.BertBackbone(**dict(TEXT, hidden_dim=8, intermediate_dim=16))
     other.save_to_preset(str(tmp_path))
     from zoo.convert import keras_hub as converter
+    from zoo.convert.table import assign
 
     family, config, state = converter.read_preset(str(tmp_path))
     model = zoo.build("bert_test_tiny", vocab_size=50, max_sequence_length=24)
     with pytest.raises(ConversionError, match=r"token_embedding/embeddings.*\(50, 8\)"):
-        converter.assign(model, converter.TABLES["bert"], state, 2)
+        assign(model, converter.TABLES["bert"], state, 2)

@@ -17,11 +17,11 @@ from zoo import registry
 from zoo.convert import hf_tables
 from zoo.convert.hf_files import read_state_dict, weight_file
 from zoo.convert.safetensors_io import write_safetensors
-from zoo.convert.table import ConversionError, assign, extract
+from zoo.convert.assemble import build_and_load
+from zoo.convert.table import ConversionError, extract
 from zoo.heads import BackboneWithHeads
 
 _BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
-_HEAD_LEFT_OUT = "a head: zoo.load(..., with_head=True) loads it"
 _UNSUPPORTED_HEADS = {
     "qa_outputs.*": "question-answering head: not loaded by zoo.load",
 }
@@ -245,8 +245,6 @@ def load_hf(folder, with_head=False, **overrides):
     family = detect_family(config, raw)
     state = normalize_state(raw, family)
     arguments = backbone_arguments(family, config, state)
-    backbone = registry.families()[family](**{**arguments, **overrides}, name=family)
-
     table = list(hf_tables.BACKBONES[family])
     if family == "vit" and "representation_size" in arguments:
         table += hf_tables.VIT_POOLER
@@ -255,17 +253,9 @@ def load_hf(folder, with_head=False, **overrides):
     left_out += [(name, "tied to embeddings.word_embeddings") for name in
                  _check_tied(family, state)]
     left_out += list(_UNSUPPORTED_HEADS.items())
-    model = backbone
-    if with_head:
-        model = BackboneWithHeads(backbone, name=f"{family}_with_heads", **head_arguments)
-        table += head_table
-    else:
-        left_out += [(rule.source, _HEAD_LEFT_OUT) for rule in head_table]
-
-    count = arguments.get("num_groups") or arguments["num_layers"]
-    report = assign(model, table, state, count, left_out=left_out,
-                    description=f"Hugging Face checkpoint {folder}")
-    return model, report
+    return build_and_load(family, arguments, overrides, state, table,
+                          (head_arguments, head_table), with_head, left_out,
+                          description=f"Hugging Face checkpoint {folder}")
 
 
 # -------------------------------------------------------------------- save

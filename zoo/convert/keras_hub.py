@@ -13,9 +13,8 @@ import re
 
 import numpy as np
 
-from zoo import registry
-from zoo.convert.table import ConversionError, Rule, assign, identity
-from zoo.heads import BackboneWithHeads
+from zoo.convert.assemble import build_and_load
+from zoo.convert.table import ConversionError, Rule, identity
 
 _CLASSES = {
     "keras_hub>BertBackbone": "bert",
@@ -178,12 +177,9 @@ def load_keras_hub(path, with_head=False, **overrides):
     """(model, LoadReport) from a keras-hub preset folder."""
     family, config, state = read_preset(path)
     arguments = backbone_arguments(family, config)
-    model = registry.families()[family](**{**arguments, **overrides}, name=family)
-    if with_head:
-        model = BackboneWithHeads(model, name=f"{family}_with_heads")
-    count = arguments.get("num_groups") or arguments["num_layers"]
-    report = assign(model, TABLES[family], state, count,
-                    description=f"keras-hub preset {path}")
+    model, report = build_and_load(family, arguments, overrides, state, TABLES[family],
+                                   with_head=with_head,
+                                   description=f"keras-hub preset {path}")
     if os.path.exists(os.path.join(path, "task.json")):
         report.left_out.append(("task.weights.h5", "keras-hub task heads are not loaded"))
     return model, report

@@ -14,10 +14,9 @@ import json
 import os
 import re
 
-from zoo import registry
+from zoo.convert.assemble import build_and_load
 from zoo.convert.hf import backbone_arguments as hf_backbone_arguments
-from zoo.convert.table import ConversionError, Rule, assign, transpose
-from zoo.heads import BackboneWithHeads
+from zoo.convert.table import Rule, transpose
 
 # ------------------------------------------------------------------ tables
 
@@ -101,7 +100,6 @@ SENTENCE_HEADS = {  # cls/seq_relationship is NSP in BERT, SOP in ALBERT
 }
 CLASSIFIER = output_layer("", "classifier")  # run_classifier.py: top-level names
 
-_HEAD_LEFT_OUT = "a head: zoo.load(..., with_head=True) loads it"
 LEFT_OUT = [
     ("global_step", "training step counter, not a weight"),
     ("*/adam_m", "optimizer slot (AdamWeightDecay / LAMB), not a weight"),
@@ -241,19 +239,7 @@ def load_tf1(path, with_head=False, **overrides):
     config_name, config = read_config(prefix)
     family = detect_family(config_name, config)
     arguments = backbone_arguments(family, config)
-    backbone = registry.families()[family](**{**arguments, **overrides}, name=family)
-
     checkpoint = Checkpoint(prefix)
-    head_arguments, head_table = find_heads(family, config, checkpoint.shapes)
-    table, left_out = list(BACKBONES[family]), list(LEFT_OUT)
-    model = backbone
-    if with_head:
-        model = BackboneWithHeads(backbone, name=f"{family}_with_heads", **head_arguments)
-        table += head_table
-    else:
-        left_out += [(rule.source, _HEAD_LEFT_OUT) for rule in head_table]
-
-    count = arguments.get("num_groups") or arguments["num_layers"]
-    report = assign(model, table, checkpoint, count, left_out=left_out,
-                    description=f"TF1 checkpoint {prefix}")
-    return model, report
+    return build_and_load(family, arguments, overrides, checkpoint, BACKBONES[family],
+                          find_heads(family, config, checkpoint.shapes), with_head, LEFT_OUT,
+                          description=f"TF1 checkpoint {prefix}")

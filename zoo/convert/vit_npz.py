@@ -29,14 +29,12 @@ import zipfile
 
 import numpy as np
 
-from zoo import registry
-from zoo.convert.table import ConversionError, Rule, assign, identity
-from zoo.heads import BackboneWithHeads
+from zoo.convert.assemble import build_and_load
+from zoo.convert.table import ConversionError, Rule, identity
 
 _BLOCK = "Transformer/encoderblock_{i}"
 _ATTENTION = f"{_BLOCK}/MultiHeadDotProductAttention_1"
 _LAYER = "transformer/layer_{i}"
-_HEAD_LEFT_OUT = "a head: zoo.load(..., with_head=True) loads it"
 
 
 def _merge_heads_out(kernel):
@@ -137,21 +135,13 @@ def load_vit_npz(path, with_head=False, **overrides):
     description = f"ViT .npz {path}"
     state = read_npz(path)
     arguments = backbone_arguments(state, description)
-    backbone = registry.families()["vit"](**{**arguments, **overrides}, name="vit")
-
     table = VIT + (PRE_LOGITS if "representation_size" in arguments else [])
-    model, left_out = backbone, []
-    has_head = "head/kernel" in state
-    if with_head:
-        classifier = None
-        if has_head:
-            pooled = "representation_size" in arguments
-            classifier = dict(num_classes=int(state["head/kernel"].shape[1]),
-                              input="pooled" if pooled else "first_token", dropout=0.0)
-            table += HEAD
-        model = BackboneWithHeads(backbone, classifier=classifier, name="vit_with_heads")
-    elif has_head:
-        left_out.append(("head/*", _HEAD_LEFT_OUT))
-    report = assign(model, table, state, arguments["num_layers"], left_out=left_out,
-                    description=description)
-    return model, report
+    heads = ({}, [])
+    if "head/kernel" in state:
+        # 21k models classify the pre-logits pooler's output, others the class token.
+        pooled = "representation_size" in arguments
+        heads = (dict(classifier=dict(num_classes=int(state["head/kernel"].shape[1]),
+                                      input="pooled" if pooled else "first_token",
+                                      dropout=0.0)), HEAD)
+    return build_and_load("vit", arguments, overrides, state, table, heads, with_head,
+                          description=description)
