@@ -1,0 +1,1 @@
+"""Text in the graph: tokenizers, input packing, MLM masking."""
