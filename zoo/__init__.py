@@ -6,6 +6,7 @@ from zoo.bert import BertBackbone
 from zoo.distilbert import DistilBertBackbone
 from zoo.heads import BackboneWithHeads
 from zoo.loading import load
+from zoo.preprocessing import load_preprocessor
 from zoo.registry import Preset, available, build, families, get_preset
 from zoo.tinybert import TinyBertBackbone
 from zoo.vit import VitBackbone
@@ -23,6 +24,7 @@ __all__ = [
     "families",
     "get_preset",
     "load",
+    "load_preprocessor",
     "save_hf",
 ]
 
