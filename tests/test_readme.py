@@ -22,6 +22,19 @@ def test_usage_example_runs_and_prints_what_it_says():
     assert printed.getvalue().split("\n")[:2] == expected
 
 
+def test_text_examples_run_and_print_what_they_say():
+    section = README[README.index("## Text"):README.index("## Layers")]
+    examples = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(examples) == 2
+    for example in examples:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(example, "README.md", "exec"), {})
+        expected = [line.split("# ")[-1].strip() for line in example.splitlines()
+                    if line.startswith("print(")]
+        assert printed.getvalue().strip().split("\n") == expected
+
+
 def test_preset_table_matches_registry():
     assert preset_table() in README
     assert all(f"| {name} |" in README for name in zoo.available())
