@@ -1,0 +1,1 @@
+"""Training: task modules, data readers, losses, metrics, optimizers, the absl runner."""

@@ -8,9 +8,11 @@ from kerasbert.layers.embeddings import (
     interpolate_position_embeddings,
 )
 from kerasbert.layers.encoder import TransformerBlock, TransformerStack
-from kerasbert.layers.heads import MaskedLMHead, Pooler
+from kerasbert.layers.heads import ClassificationHead, MaskedLMHead, Pooler, SpanHead
 
 __all__ = [
+    "ClassificationHead",
+    "SpanHead",
     "MaskedLMHead",
     "MultiHeadAttention",
     "PatchEmbeddings",

@@ -112,3 +112,90 @@ class MaskedLMHead(keras.layers.Layer):
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class ClassificationHead(keras.layers.Layer):
+    """Dropout + dense to `num_classes` on a [batch, H] vector; float32 logits.
+
+    `hidden_size` adds a dense + activation before it (DistilBERT's
+    pre_classifier). Regression is `num_classes=1`; multi-label reads the
+    logits through a sigmoid in the loss.
+    """
+
+    def __init__(self, num_classes, dropout=0.1, hidden_size=None, activation="relu",
+                 kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.hidden_size = hidden_size
+        self.activation = activation
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or default_initializer())
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.pre_classifier = None
+        if hidden_size:
+            self.pre_classifier = keras.layers.Dense(
+                hidden_size, activation=activation, kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy, name="pre_classifier")
+        self.classifier = keras.layers.Dense(
+            num_classes, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy,
+            name="classifier")
+
+    def build(self, input_shape):
+        if self.pre_classifier is not None:
+            self.pre_classifier.build(input_shape)
+            input_shape = tuple(input_shape[:-1]) + (self.hidden_size,)
+        self.classifier.build(input_shape)
+
+    def call(self, x, training=None):
+        if self.pre_classifier is not None:
+            x = self.pre_classifier(x)
+        x = self.dropout_layer(x, training=training)
+        return ops.cast(self.classifier(x), "float32")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_classes,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes, dropout=self.dropout,
+                      hidden_size=self.hidden_size, activation=self.activation,
+                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class SpanHead(keras.layers.Layer):
+    """Start and end logits per token for extractive QA (dense to 2).
+
+    Call (sequence_output [b, s, H], mask [b, s]) -> (start, end) float32
+    [b, s]; masked positions get a large negative logit so softmax and
+    argmax never pick them.
+    """
+
+    def __init__(self, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or default_initializer())
+        self.dense = keras.layers.Dense(2, kernel_initializer=self.kernel_initializer,
+                                        dtype=self.dtype_policy, name="span")
+
+    def build(self, sequence_shape, mask_shape=None):
+        self.dense.build(sequence_shape)
+
+    def call(self, sequence_output, mask=None):
+        logits = ops.cast(self.dense(sequence_output), "float32")
+        if mask is not None:
+            logits = ops.where(ops.cast(mask, "bool")[..., None], logits, -1e4)
+        return logits[..., 0], logits[..., 1]
+
+    def compute_output_spec(self, sequence_output, mask=None):
+        shape = tuple(sequence_output.shape[:2])
+        return (keras.KerasTensor(shape, dtype="float32"),
+                keras.KerasTensor(shape, dtype="float32"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        return config

@@ -1,0 +1,83 @@
+"""The interface every task implements (after the TF Model Garden's Task).
+
+A task turns a backbone into a task model, examples into tf.data batches,
+and predictions into its real metric. The runner (`tasks/run.py`) only
+talks to this interface:
+
+    task = TASKS[name](TaskConfig(...))
+    model = task.build_model(backbone)             # keras.Model, named outputs
+    train = task.build_dataset("train", preprocessor, batch_size, training=True)
+    model.compile(optimizer, loss=task.build_losses(), metrics=task.build_metrics())
+    model.fit(train, ...)
+    scores = task.evaluate(model, "validation", preprocessor, batch_size)
+
+The task model is a plain functional keras.Model built from the backbone's
+inputs and `kerasbert.layers` heads, so a saved one reloads with
+`kerasbert` and `zoo` imported and nothing from `tasks`.
+"""
+
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass
+class TaskConfig:
+    """What a task needs to know beyond the model; the runner fills it from flags.
+
+    data: a TFDS name ("glue/sst2"), a file or folder, or "" for the task's
+        embedded default (no download).
+    splits: names of the train and evaluation splits.
+    sequence_length: packed length for text tasks (image tasks: image size).
+    num_classes: for classification; None reads it from the data.
+    text_fields / label_field: column or feature names in the data.
+    options: task-specific settings (e.g. doc_stride, max_answer_length).
+    """
+
+    data: str = ""
+    train_split: str = "train"
+    eval_split: str = "validation"
+    sequence_length: int = 128
+    num_classes: Optional[int] = None
+    text_fields: tuple = ("text",)
+    label_field: str = "label"
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+class Task:
+    """Base class. Subclasses set `name` and implement the methods below."""
+
+    name = None
+    text = True  # False for image tasks: no tokenizer needed
+
+    def __init__(self, config):
+        self.config = config
+
+    def examples(self, split):
+        """Raw examples of a split as a list of dicts (or a tf.data.Dataset);
+        also used to learn a vocabulary for a randomly initialised backbone."""
+        raise NotImplementedError
+
+    def build_model(self, backbone):
+        """The task model: the backbone's inputs -> {output name: tensor}."""
+        raise NotImplementedError
+
+    def build_dataset(self, split, preprocessor, batch_size, training):
+        """Batches of (features, labels[, sample weights]) for fit/evaluate."""
+        raise NotImplementedError
+
+    def build_losses(self):
+        """A keras loss, or a dict of them keyed by output name."""
+        raise NotImplementedError
+
+    def build_metrics(self):
+        """Keras metrics for the progress bar (keyed by output name if needed)."""
+        return []
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        """The task's real metrics on `split` as {name: float}."""
+        raise NotImplementedError
+
+    @property
+    def primary_metric(self):
+        """The metric best-model tracking maximises."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Data readers: TFDS names and local files into examples."""
