@@ -181,8 +181,8 @@ class SpanHead(keras.layers.Layer):
         self.dense = keras.layers.Dense(2, kernel_initializer=self.kernel_initializer,
                                         dtype=self.dtype_policy, name="span")
 
-    def build(self, sequence_shape, mask_shape=None):
-        self.dense.build(sequence_shape)
+    def build(self, sequence_output_shape, mask_shape=None):
+        self.dense.build(sequence_output_shape)
 
     def call(self, sequence_output, mask=None):
         logits = ops.cast(self.dense(sequence_output), "float32")
