@@ -61,8 +61,13 @@ class Task:
         """The task model: the backbone's inputs -> {output name: tensor}."""
         raise NotImplementedError
 
-    def build_dataset(self, split, preprocessor, batch_size, training):
-        """Batches of (features, labels[, sample weights]) for fit/evaluate."""
+    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        """Batches of (features, labels[, sample weights]) for fit/evaluate.
+
+        preprocessor: the text Preprocessor, or for image tasks the
+        backbone's image shape. Training data repeats forever from batch
+        `start_step` of the seeded stream (see tasks.data.pipeline).
+        """
         raise NotImplementedError
 
     def build_losses(self):

@@ -186,10 +186,16 @@ class TransformerStack(keras.layers.Layer):
                 f"num_groups={num_groups} must divide num_layers={num_layers}."
             )
         self.block_kwargs = dict(block_kwargs)
-        self.blocks = [
-            TransformerBlock(**block_kwargs, dtype=self.dtype_policy, name=f"layer_{g}")
-            for g in range(self.num_groups)
-        ]
+        # One attribute per block, not a list: tf.train.Checkpoint does not
+        # follow Keras' tracked lists, and would silently skip the blocks.
+        for g in range(self.num_groups):
+            setattr(self, f"layer_{g}",
+                    TransformerBlock(**block_kwargs, dtype=self.dtype_policy, name=f"layer_{g}"))
+
+    @property
+    def blocks(self):
+        """The distinct blocks, in group order."""
+        return [getattr(self, f"layer_{g}") for g in range(self.num_groups)]
 
     def block_for_layer(self, layer_index):
         """The block that layer `layer_index` runs."""

@@ -26,6 +26,7 @@ TRUNCATIONS = ("longest_first", "head", "tail", "head+tail")
 
 def _pair_lengths(length_a, length_b, budget):
     """Lengths A and B keep under Hugging Face's longest_first."""
+    budget = tf.cast(budget, length_a.dtype)  # int64 row lengths, also in graphs
     shorter = tf.minimum(length_a, length_b)
     longer_kept = tf.maximum(shorter, budget - shorter)
     both_cut = shorter + longer_kept > budget

@@ -79,6 +79,16 @@ def test_works_in_tf_data_and_tf_function():
         [CLS, 1, SEP, 0, 0, 0]]
 
 
+def test_pairs_in_tf_data():
+    packer = InputPacker(8, CLS, SEP, PAD)
+    columns = {"a": tf.ragged.constant([[1, 2, 3, 4, 5, 6], [1]]),
+               "b": tf.ragged.constant([[11, 12, 13, 14, 15, 16, 17, 18], [11]])}
+    batch = next(iter(tf.data.Dataset.from_tensor_slices(columns).batch(2).map(
+        lambda x: packer(x["a"], x["b"]))))
+    assert batch["input_word_ids"].numpy().tolist() == [
+        [CLS, 1, 2, SEP, 11, 12, 13, SEP], [CLS, 1, SEP, 11, SEP, 0, 0, 0]]
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="head\\+tail"):
         InputPacker(8, CLS, SEP, PAD, truncation="middle")

@@ -197,3 +197,15 @@ def test_mixed_precision_keeps_norms_and_softmax_in_float32(policy, name):
     tolerance = 0.03 if policy == "mixed_bfloat16" else 0.005
     np.testing.assert_allclose(np.asarray(outputs["sequence_output"], "float32"),
                                expected["sequence_output"], atol=tolerance)
+
+
+@pytest.mark.parametrize("name", ["bert_test_tiny", "albert_test_tiny", "vit_test_tiny"])
+def test_tf_checkpoint_of_the_model_alone_holds_every_weight(name, tmp_path):
+    model = zoo.build(name)
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    saved = {name for name, _ in tf.train.list_variables(path) if "OPTIMIZER" not in name}
+    assert len([n for n in saved if n.endswith(".ATTRIBUTES/VARIABLE_VALUE")]) == len(model.weights)
+    other = zoo.build(name)
+    tf.train.Checkpoint(model=other).read(path).assert_existing_objects_matched()
+    for a, b in zip(model.weights, other.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -26,7 +26,7 @@ PUBLISHED = {
     "vit_huge_patch14_224": 630_764_800,
 }
 TINY = ["bert_test_tiny", "albert_test_tiny", "distilbert_test_tiny",
-        "tinybert_test_tiny", "vit_test_tiny"]
+        "tinybert_test_tiny", "vit_test_tiny", "vit_tiny_patch2_8"]
 
 
 def analytic_count(name, **overrides):

@@ -1,0 +1,204 @@
+"""Text classification: single texts and pairs (GLUE-style), regression (STS-B
+style) and multi-label. One head on the pooled output ([CLS] for families
+without a pooler); the label kind decides the loss and the metrics.
+"""
+
+import keras
+import numpy as np
+
+from kerasbert.layers import ClassificationHead
+from tasks import metrics
+from tasks.base import Task
+from tasks.data import embedded
+from tasks.data.pipeline import make_dataset
+from tasks.data.text_files import read_text_file, split_file
+from tasks.data.tfds_reader import is_tfds_name, load_tfds
+
+
+def text_features(backbone_outputs):
+    """The [batch, H] vector a sentence-level head reads."""
+    if "pooled_output" in backbone_outputs:
+        return backbone_outputs["pooled_output"]
+    return backbone_outputs["sequence_output"][:, 0, :]
+
+
+class TextClassificationTask(Task):
+    """Single-label classification of one text or a pair of texts."""
+
+    name = "classification"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._labels = None
+
+    # ----------------------------------------------------------- data
+
+    def examples(self, split):
+        config = self.config
+        fields = list(config.text_fields) + [config.label_field]
+        if not config.data:
+            return embedded.sentiment(split)
+        if is_tfds_name(config.data):
+            rows = load_tfds(config.data, split)
+            return [{field: row[field] for field in fields} for row in rows]
+        return read_text_file(split_file(config.data, split), fields)
+
+    def labels(self):
+        """Class names, from options["labels"] or the train split (sorted)."""
+        if self._labels is None:
+            given = self.config.options.get("labels")
+            if given:
+                self._labels = list(given)
+            else:
+                values = {row[self.config.label_field] for row in self.examples(
+                    self.config.train_split)}
+                self._labels = sorted(values, key=_label_sort_key)
+        return self._labels
+
+    def encode_labels(self, values):
+        index = {str(label): i for i, label in enumerate(self.labels())}
+        try:
+            return np.array([index[str(value)] for value in values], np.int32)
+        except KeyError as error:
+            raise ValueError(f"Label {error.args[0]!r} is not one of {self.labels()}.") from None
+
+    def _columns(self, split):
+        rows = self.examples(split)
+        if not rows:
+            raise ValueError(f"Split {split!r} of {self.config.data or 'the embedded set'} is empty.")
+        columns = {f"text_{i}": [str(row[f]) for row in rows]
+                   for i, f in enumerate(self.config.text_fields)}
+        columns["label"] = self.encode_labels([row[self.config.label_field] for row in rows])
+        return columns
+
+    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        texts = len(self.config.text_fields)
+
+        def preprocess(batch):
+            inputs = preprocessor(*[batch[f"text_{i}"] for i in range(texts)])
+            return inputs, batch["label"]
+
+        return make_dataset(self._columns(split), batch_size, training, preprocess,
+                            start_step=start_step, seed=seed)
+
+    # ---------------------------------------------------------- model
+
+    @property
+    def num_outputs(self):
+        return self.config.num_classes or len(self.labels())
+
+    def build_model(self, backbone):
+        features = text_features(backbone(backbone.input))
+        dropout = self.config.options.get("classifier_dropout", 0.1)
+        logits = ClassificationHead(self.num_outputs, dropout=dropout,
+                                    dtype=backbone.dtype_policy, name="classifier")(features)
+        return keras.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
+
+    def build_losses(self):
+        return {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+
+    def build_metrics(self):
+        return {"logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+    # ----------------------------------------------------- evaluation
+
+    def predict(self, model, split, preprocessor, batch_size):
+        dataset = self.build_dataset(split, preprocessor, batch_size, training=False)
+        labels = np.concatenate([np.asarray(y) for _, y in dataset])
+        logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
+        return labels, logits
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        labels, logits = self.predict(model, split, preprocessor, batch_size)
+        predictions = logits.argmax(-1)
+        scores = {"accuracy": metrics.accuracy(labels, predictions),
+                  "matthews_corrcoef": metrics.matthews_corrcoef(labels, predictions)}
+        average = "binary" if self.num_outputs == 2 else "macro"
+        scores["f1"] = metrics.f1(labels, predictions, average=average)
+        return scores
+
+    primary_metric = "accuracy"
+
+
+class RegressionTask(TextClassificationTask):
+    """One real-valued score per text or pair (STS-B): mean squared error."""
+
+    name = "regression"
+    primary_metric = "pearson"
+
+    def encode_labels(self, values):
+        return np.array([float(value) for value in values], np.float32)
+
+    @property
+    def num_outputs(self):
+        return 1
+
+    def build_losses(self):
+        return {"logits": keras.losses.MeanSquaredError()}
+
+    def build_metrics(self):
+        return {"logits": [keras.metrics.MeanAbsoluteError(name="mae")]}
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        labels, predictions = self.predict(model, split, preprocessor, batch_size)
+        predictions = predictions[:, 0]
+        return {"pearson": metrics.pearson(labels, predictions),
+                "spearman": metrics.spearman(labels, predictions),
+                "mse": float(np.mean((labels - predictions) ** 2))}
+
+
+class MultiLabelTask(TextClassificationTask):
+    """Any number of labels per text: a sigmoid per label.
+
+    The label field holds a list of names or a string of names separated by
+    options["label_separator"] (default ",").
+    """
+
+    name = "multilabel"
+    primary_metric = "micro_f1"
+
+    def _names(self, value):
+        if isinstance(value, (list, tuple)):
+            return [str(v) for v in value]
+        separator = self.config.options.get("label_separator", ",")
+        return [v.strip() for v in str(value).split(separator) if v.strip()]
+
+    def labels(self):
+        if self._labels is None:
+            given = self.config.options.get("labels")
+            names = set()
+            if not given:
+                for row in self.examples(self.config.train_split):
+                    names.update(self._names(row[self.config.label_field]))
+            self._labels = list(given) if given else sorted(names)
+        return self._labels
+
+    def encode_labels(self, values):
+        index = {label: i for i, label in enumerate(self.labels())}
+        multi_hot = np.zeros((len(values), len(index)), np.float32)
+        for row, value in enumerate(values):
+            for name in self._names(value):
+                if name not in index:
+                    raise ValueError(f"Label {name!r} is not one of {self.labels()}.")
+                multi_hot[row, index[name]] = 1.0
+        return multi_hot
+
+    def build_losses(self):
+        return {"logits": keras.losses.BinaryCrossentropy(from_logits=True)}
+
+    def build_metrics(self):
+        return {"logits": [keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.0)]}
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        labels, logits = self.predict(model, split, preprocessor, batch_size)
+        predictions = (logits > 0).astype(np.int32)
+        return {"micro_f1": metrics.multilabel_f1(labels, predictions, average="micro"),
+                "macro_f1": metrics.multilabel_f1(labels, predictions, average="macro")}
+
+
+def _label_sort_key(value):
+    """Numbers sort numerically ("2" < "10"), names alphabetically, numbers first."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))

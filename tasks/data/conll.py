@@ -1,0 +1,170 @@
+"""Token-tagging data (CoNLL style) as examples {"tokens": [...], "tags": [...]}.
+
+Three sources, one shape of example:
+  - a CoNLL file: one token per line, whitespace-separated columns, the tag
+    in the last column (CoNLL-2003: word POS chunk NER), a blank line
+    between sentences, `-DOCSTART-` lines skipped;
+  - a folder of such files, one per split (`train.txt`, `valid.txt`, ...);
+  - a TFDS name ("conll2003": features `tokens` and `ner`, a sequence of
+    ClassLabel), tags turned back into their names. Needs a network the
+    first time;
+  - nothing (""): a seeded synthetic set (`synthetic`), so a run needs no
+    download.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+# File stems that hold a split, in order of preference (CoNLL-2003's
+# original eng.testa / eng.testb included).
+SPLIT_FILES = {
+    "train": ("train", "eng.train"),
+    "validation": ("validation", "valid", "dev", "eng.testa"),
+    "dev": ("dev", "valid", "validation", "eng.testa"),
+    "test": ("test", "eng.testb"),
+}
+# TFDS split names that differ from the runner's ("validation").
+TFDS_SPLITS = {"conll2003": {"validation": "dev"}}
+# TFDS feature names of the tags, first match wins (TFDS, Hugging Face).
+TFDS_TAG_FEATURES = ("ner", "ner_tags", "tags")
+DOCSTART = "-DOCSTART-"
+
+
+def parse_conll(lines, source="<lines>"):
+    """CoNLL lines -> [{"tokens": [...], "tags": [...]}], one per sentence."""
+    examples, tokens, tags = [], [], []
+
+    def end_sentence():
+        if tokens:
+            examples.append({"tokens": list(tokens), "tags": list(tags)})
+            tokens.clear()
+            tags.clear()
+
+    for number, line in enumerate(lines, start=1):
+        columns = line.split()
+        if not columns:
+            end_sentence()
+            continue
+        if columns[0] == DOCSTART:
+            end_sentence()
+            continue
+        if len(columns) < 2:
+            raise ValueError(
+                f"{source}:{number}: expected a token and a tag, got {line.strip()!r}.")
+        tokens.append(columns[0])
+        tags.append(columns[-1])
+    end_sentence()
+    return examples
+
+
+def read_conll(path):
+    """A CoNLL file -> examples (see `parse_conll`)."""
+    with tf.io.gfile.GFile(path, "r") as f:
+        return parse_conll(f.read().splitlines(), source=str(path))
+
+
+def split_file(folder, split):
+    """The file of `split` in a CoNLL folder: `<stem>` or `<stem>.<anything>`."""
+    stems = SPLIT_FILES.get(split, (split,))
+    names = sorted(tf.io.gfile.listdir(folder))
+    for stem in stems:
+        for name in names:
+            if name == stem or name.startswith(stem + "."):
+                return os.path.join(folder, name)
+    raise FileNotFoundError(
+        f"No file for split {split!r} in {folder} (looked for {list(stems)}, "
+        f"found {names}).")
+
+
+def load_tfds(name, split):
+    """A TFDS tagging dataset -> examples, the tags as their ClassLabel names."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name)
+    features = builder.info.features
+    tag_feature = next((key for key in TFDS_TAG_FEATURES if key in features), None)
+    if tag_feature is None:
+        raise ValueError(
+            f"TFDS {name!r} has no tag feature among {TFDS_TAG_FEATURES}; "
+            f"it has {sorted(features)}.")
+    names = features[tag_feature].feature.names
+    split = TFDS_SPLITS.get(name.split("/")[0], {}).get(split, split)
+    dataset = tfds.load(name, split=split)
+    examples = []
+    for example in dataset.as_numpy_iterator():
+        examples.append({
+            "tokens": [token.decode("utf-8") for token in example["tokens"]],
+            "tags": [names[index] for index in example[tag_feature]],
+        })
+    return examples
+
+
+# The synthetic set's words. Names and places are entities only in context.
+FILLERS = ("the", "said", "went", "today", "and", "saw", "with", "a", "report", "meeting",
+           "was", "quiet", "long", "then", "later", "again", "story", "talk", "visit",
+           "letter", "new", "old", "after", "before", "team", "game", "won", "lost", "plan",
+           "weather", "music", "morning")
+PERSON_TRIGGERS = ("mr", "mrs")
+PLACE_TRIGGERS = ("in", "from")
+NAMES = ("anna", "boris", "chandrasekhar", "dmitri", "elisabeth", "fernando", "gwendolyn",
+         "hiroshi", "ingrid", "jaroslav")
+PLACES = ("paris", "oslo", "kathmandu", "ouagadougou", "reykjavik", "lima", "nairobi",
+          "vladivostok")
+
+
+def synthetic(split, size=None, seed=None):
+    """A toy NER set that needs context: {"tokens", "tags"} examples.
+
+    A sentence is 3-6 random segments: a filler word; a person ("mr" or
+    "mrs", then one or two names: B-PER I-PER); a place ("in" or "from", then
+    a place: B-LOC); or a decoy (a filler, then a name or place tagged O).
+    So a name or place is an entity only after its trigger word, which a
+    word-list lookup cannot tell. size: 2000 for train, else 300; each split
+    has its own seed.
+    """
+    size = size or (2000 if split == "train" else 300)
+    seed = seed if seed is not None else {"train": 0, "validation": 1, "test": 2}.get(split, 3)
+    rng = np.random.default_rng(seed)
+    examples = []
+    for _ in range(size):
+        tokens, tags = [], []
+        for _ in range(rng.integers(3, 7)):
+            kind = rng.choice(["filler", "person", "place", "decoy"], p=[0.35, 0.25, 0.2, 0.2])
+            if kind == "filler":
+                tokens += [rng.choice(FILLERS)]
+                tags += ["O"]
+            elif kind == "person":
+                names = list(rng.choice(NAMES, size=rng.integers(1, 3), replace=False))
+                tokens += [rng.choice(PERSON_TRIGGERS)] + names
+                tags += ["O", "B-PER"] + ["I-PER"] * (len(names) - 1)
+            elif kind == "place":
+                tokens += [rng.choice(PLACE_TRIGGERS), rng.choice(PLACES)]
+                tags += ["O", "B-LOC"]
+            else:
+                tokens += [rng.choice(FILLERS), rng.choice(NAMES + PLACES)]
+                tags += ["O", "O"]
+        examples.append({"tokens": [str(token) for token in tokens], "tags": tags})
+    return examples
+
+
+def load_examples(data, split):
+    """`data` (a CoNLL file, a folder of them, a TFDS name, or "") -> examples of `split`.
+
+    A single file serves every split (handy for a quick run); "" is the
+    synthetic set.
+    """
+    if not data:
+        return synthetic(split)
+    if tf.io.gfile.isdir(data):
+        return read_conll(split_file(data, split))
+    if tf.io.gfile.exists(data):
+        return read_conll(data)
+    return load_tfds(data, split)
+
+
+def label_list(examples):
+    """The tags seen in examples, sorted, "O" first (so "O" is id 0)."""
+    tags = {tag for example in examples for tag in example["tags"]}
+    return sorted(tags, key=lambda tag: (tag != "O", tag))

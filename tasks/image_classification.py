@@ -1,0 +1,142 @@
+"""Image classification with ViT: the class token after the final LN -> dense.
+
+Images are resized to the backbone's size and normalized with
+(x - mean) / std in tf.data (options "mean"/"std", default 0.5/0.5: pixels
+in [0, 1] map to [-1, 1], as the original ViT and Hugging Face's ViT
+checkpoints expect); `options["augment"]` lists training augmentations
+("flip": random horizontal flip; "crop": pad by 1/8 and crop back).
+Grayscale images are repeated to the backbone's channel count.
+"""
+
+import glob
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasbert.layers import ClassificationHead
+from tasks import metrics
+from tasks.base import Task
+from tasks.data import embedded
+from tasks.data.pipeline import make_dataset
+from tasks.data.tfds_reader import is_tfds_name, load_tfds
+
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def read_image_folder(folder):
+    """(file paths, label names) of `folder/label/*.png` (jpg, bmp, gif too)."""
+    paths, names = [], []
+    for label in sorted(os.listdir(folder)):
+        for path in sorted(glob.glob(os.path.join(folder, label, "*"))):
+            if path.lower().endswith(_IMAGE_EXTENSIONS):
+                paths.append(path)
+                names.append(label)
+    if not paths:
+        raise FileNotFoundError(f"No images in {folder}/<label>/*.png (or .jpg, ...).")
+    return paths, names
+
+
+class ImageClassificationTask(Task):
+    """Top-1 / top-5 classification of images."""
+
+    name = "image_classification"
+    text = False
+    primary_metric = "top1_accuracy"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._labels = None
+
+    def examples(self, split):
+        """{"images" or "paths": ..., "labels": names or ids} of a split."""
+        data = self.config.data
+        if not data:
+            images, labels = embedded.digits(split)
+            return {"images": images, "labels": labels}
+        if is_tfds_name(data):
+            rows = load_tfds(data, split)
+            return {"images": np.stack([row["image"] for row in rows]),
+                    "labels": np.array([row["label"] for row in rows])}
+        paths, names = read_image_folder(os.path.join(data, split))
+        return {"paths": paths, "labels": names}
+
+    def labels(self):
+        if self._labels is None:
+            given = self.config.options.get("labels")
+            values = self.examples(self.config.train_split)["labels"]
+            self._labels = list(given) if given else sorted({v.item() if hasattr(v, "item")
+                                                             else v for v in values})
+        return self._labels
+
+    @property
+    def num_classes(self):
+        return self.config.num_classes or len(self.labels())
+
+    def _columns(self, split):
+        examples = self.examples(split)
+        index = {str(label): i for i, label in enumerate(self.labels())}
+        labels = np.array([index[str(v.item() if hasattr(v, "item") else v)]
+                           for v in examples["labels"]], np.int32)
+        columns = {"label": labels}
+        if "paths" in examples:
+            columns["path"] = examples["paths"]
+        else:
+            images = np.asarray(examples["images"])
+            if images.dtype == np.uint8:
+                images = images.astype(np.float32) / 255.0
+            columns["image"] = images.astype(np.float32)
+        return columns
+
+    def build_dataset(self, split, image_shape, batch_size, training, start_step=0, seed=0):
+        """image_shape: the backbone's (height, width, channels)."""
+        height, width, channels = image_shape
+        options = self.config.options
+        mean = tf.constant(options.get("mean", 0.5), tf.float32)
+        std = tf.constant(options.get("std", 0.5), tf.float32)
+        augment = options.get("augment", ()) if training else ()
+
+        def load(batch):
+            if "path" in batch:
+                images = tf.map_fn(
+                    lambda path: tf.image.resize(tf.io.decode_image(
+                        tf.io.read_file(path), channels=channels, expand_animations=False),
+                        (height, width)) / 255.0,
+                    batch["path"], fn_output_signature=tf.float32)
+            else:
+                images = tf.image.resize(batch["image"], (height, width))
+            if images.shape[-1] == 1 and channels != 1:
+                images = tf.repeat(images, channels, axis=-1)
+            if "flip" in augment:
+                images = tf.image.random_flip_left_right(images, seed=seed)
+            if "crop" in augment:
+                pad = max(1, height // 8)
+                padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], "REFLECT")
+                images = tf.image.random_crop(padded, tf.shape(images), seed=seed)
+            return (images - mean) / std, batch["label"]
+
+        return make_dataset(self._columns(split), batch_size, training, load,
+                            start_step=start_step, seed=seed)
+
+    def build_model(self, backbone):
+        pooled = backbone(backbone.input)["pooled_output"]
+        dropout = self.config.options.get("classifier_dropout", 0.0)
+        logits = ClassificationHead(self.num_classes, dropout=dropout,
+                                    dtype=backbone.dtype_policy, name="classifier")(pooled)
+        return keras.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
+
+    def build_losses(self):
+        return {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+
+    def build_metrics(self):
+        return {"logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+    def evaluate(self, model, split, image_shape, batch_size):
+        dataset = self.build_dataset(split, image_shape, batch_size, training=False)
+        labels = np.concatenate([np.asarray(y) for _, y in dataset])
+        logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
+        scores = {"top1_accuracy": metrics.accuracy(labels, logits.argmax(-1))}
+        if logits.shape[-1] > 5:
+            scores["top5_accuracy"] = metrics.top_k_accuracy(labels, logits, 5)
+        return scores

@@ -1,0 +1,342 @@
+"""Extractive question answering, SQuAD v1.1 and v2.0 style.
+
+Data -> features (in Python, before tf.data, as google-research/bert's
+run_squad.py, the Model Garden and Hugging Face's run_qa.py do): the
+context is split on whitespace into words and each word is tokenized on
+its own, so every context token knows the characters it covers. A question
+(its first `max_query_length` tokens) is packed with windows of the
+context, `[CLS] question [SEP] window [SEP]`, consecutive windows
+overlapping by `doc_stride` tokens (Hugging Face's meaning of the stride;
+run_squad.py's is the step between window starts). A window's labels are
+the positions of the answer's first and last tokens, or 0 ([CLS]) when the
+answer is not wholly inside it or the question has none.
+
+Model: the backbone's sequence output -> SpanHead -> start and end logits.
+Loss: the mean of the start and end cross-entropies.
+
+Decoding: per window, the n-best starts and ends make candidate spans
+(start <= end, both in the context, at most `max_answer_length` tokens,
+scored by start + end logit); an example takes its best candidate over all
+windows and reads the answer from the original context through the
+tokens' character spans. SQuAD v2.0: the null score is the lowest
+start_logit[0] + end_logit[0] over the example's windows; the answer is ""
+when null score - best span score > `null_score_threshold`.
+
+Options (TaskConfig.options): doc_stride (128), max_query_length (64),
+n_best_size (20), max_answer_length (30), null_score_threshold (0.0),
+version_2 (None: True when the split has unanswerable questions),
+tfds_data_dir (None).
+"""
+
+import dataclasses
+import re
+import zlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasbert.layers import SpanHead
+from tasks import metrics
+from tasks.base import Task
+from tasks.data import squad
+
+SYNTHETIC_TRAIN_SIZE = 2000
+SYNTHETIC_EVAL_SIZE = 200
+SYNTHETIC_UNANSWERABLE_FRACTION = 1 / 3
+
+
+@dataclasses.dataclass
+class SquadFeatures:
+    """The windows of a list of examples, and what maps them back to text.
+
+    inputs: the three model inputs, int32 [windows, sequence_length].
+    start_positions, end_positions: int32 [windows], 0 when no answer.
+    example_index: [windows], the example each window comes from.
+    context_start: [windows], sequence position of the window's first
+        context token; context_length: how many context tokens it holds.
+    doc_start: [windows], index of that first token among the example's
+        context tokens.
+    token_spans: per example, int [context tokens, 2], each token's
+        characters [start, end) in the context.
+    """
+
+    inputs: dict
+    start_positions: np.ndarray
+    end_positions: np.ndarray
+    example_index: np.ndarray
+    context_start: np.ndarray
+    context_length: np.ndarray
+    doc_start: np.ndarray
+    token_spans: list
+
+    def __len__(self):
+        return len(self.example_index)
+
+
+def _token_lists(tokenizer, strings, chunk=65536):
+    """Token ids of each string, as a list of int32 arrays (tokenized in chunks)."""
+    result = []
+    for begin in range(0, len(strings), chunk):
+        ragged = tokenizer.tokenize(tf.constant(strings[begin:begin + chunk], tf.string))
+        splits = ragged.row_splits.numpy()
+        values = ragged.flat_values.numpy()
+        result += [values[splits[i]:splits[i + 1]] for i in range(len(splits) - 1)]
+    return result
+
+
+def _normalized(tokenizer, words, chunk=65536):
+    """Words as the tokenizer sees them before splitting into pieces."""
+    if hasattr(tokenizer, "normalize"):
+        result = []
+        for begin in range(0, len(words), chunk):
+            values = tokenizer.normalize(tf.constant(words[begin:begin + chunk], tf.string))
+            result += [value.decode("utf-8") for value in values.numpy()]
+        return result
+    return [word.lower() for word in words] if getattr(tokenizer, "lower_case", False) else words
+
+
+def _surfaces(vocabulary):
+    """The text each token id stands for ("##ing" -> "ing"); None for special tokens."""
+    special = set(vocabulary.special_ids)
+    surfaces = []
+    for index, token in enumerate(vocabulary.tokens):
+        for prefix in (vocabulary.continuation_prefix, vocabulary.word_prefix):
+            if prefix and token.startswith(prefix):
+                token = token[len(prefix):]
+        surfaces.append(None if index in special else token)
+    return surfaces
+
+
+def _piece_spans(word, normalized, surfaces):
+    """Characters [start, end) of each piece inside `word`.
+
+    The pieces are found in order in the normalized word; where that fails
+    ([UNK], or normalization changed the word's length) every piece spans
+    the whole word, as run_squad.py's word-level mapping would.
+    """
+    spans, cursor = [], 0
+    if len(normalized) == len(word):
+        for surface in surfaces:
+            found = -1 if surface is None else normalized.find(surface, cursor)
+            if found < 0:
+                break
+            cursor = found + len(surface)
+            spans.append((found, cursor))
+    if len(spans) != len(surfaces):
+        spans = [(0, len(word))] * len(surfaces)
+    return spans
+
+
+def tokenize_contexts(tokenizer, contexts):
+    """Each context -> (token ids int32 [n], character spans int [n, 2])."""
+    words = [[(m.start(), m.group()) for m in re.finditer(r"\S+", c)] for c in contexts]
+    flat = [word for context_words in words for _, word in context_words]
+    pieces = _token_lists(tokenizer, flat)
+    normalized = _normalized(tokenizer, flat)
+    surfaces = _surfaces(tokenizer.vocabulary)
+    result, index = [], 0
+    for context_words in words:
+        ids, spans = [], []
+        for offset, word in context_words:
+            word_ids = pieces[index]
+            pieces_spans = _piece_spans(word, normalized[index],
+                                        [surfaces[i] for i in word_ids])
+            ids += list(word_ids)
+            spans += [(offset + start, offset + end) for start, end in pieces_spans]
+            index += 1
+        result.append((np.array(ids, np.int32), np.array(spans, np.int64).reshape(-1, 2)))
+    return result
+
+
+def answer_token_span(spans, answer_start, answer_text):
+    """First and last context token of an answer given in characters, or None."""
+    answer_end = answer_start + len(answer_text)
+    first = int(np.searchsorted(spans[:, 1], answer_start, side="right"))
+    last = int(np.searchsorted(spans[:, 0], answer_end, side="left")) - 1
+    return (first, last) if first <= last else None
+
+
+def window_starts(num_tokens, window, doc_stride):
+    """Start of each context window: `window` tokens, `doc_stride` of overlap."""
+    if doc_stride >= window:
+        raise ValueError(
+            f"doc_stride={doc_stride} must be smaller than the {window} context tokens a "
+            "window holds here; lower doc_stride or raise sequence_length.")
+    starts = [0]
+    while starts[-1] + window < num_tokens:
+        starts.append(starts[-1] + window - doc_stride)
+    return starts
+
+
+def build_features(examples, tokenizer, sequence_length, doc_stride=128, max_query_length=64):
+    """Examples -> SquadFeatures: one row per (question, context window).
+
+    Labels use an example's first answer (SQuAD's training sets have one).
+    """
+    vocabulary = tokenizer.vocabulary
+    cls_id, sep_id, pad_id = (vocabulary.id_of(role) for role in ("cls", "sep", "pad"))
+    questions = _token_lists(tokenizer, [example["question"] for example in examples])
+    contexts = tokenize_contexts(tokenizer, [example["context"] for example in examples])
+    rows = []
+    for index, (example, question, (ids, spans)) in enumerate(
+            zip(examples, questions, contexts)):
+        question = list(question[:max_query_length])
+        window = sequence_length - len(question) - 3
+        answer = None
+        if example["answers"] and not example["is_impossible"]:
+            answer = answer_token_span(spans, example["answer_starts"][0],
+                                       example["answers"][0])
+        for doc_start in window_starts(len(ids), window, doc_stride):
+            doc = list(ids[doc_start:doc_start + window])
+            context_start = len(question) + 2
+            start = end = 0
+            if answer and doc_start <= answer[0] and answer[1] < doc_start + len(doc):
+                start = answer[0] - doc_start + context_start
+                end = answer[1] - doc_start + context_start
+            rows.append((index, [cls_id] + question + [sep_id] + doc + [sep_id],
+                         context_start, len(doc), doc_start, start, end))
+    word_ids = np.full((len(rows), sequence_length), pad_id, np.int32)
+    mask = np.zeros((len(rows), sequence_length), np.int32)
+    type_ids = np.zeros((len(rows), sequence_length), np.int32)
+    for row, (_, tokens, context_start, *_rest) in enumerate(rows):
+        word_ids[row, :len(tokens)] = tokens
+        mask[row, :len(tokens)] = 1
+        type_ids[row, context_start:len(tokens)] = 1
+    column = lambda k: np.array([row[k] for row in rows], np.int32)  # noqa: E731
+    return SquadFeatures(
+        inputs={"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": type_ids},
+        start_positions=column(5), end_positions=column(6), example_index=column(0),
+        context_start=column(2), context_length=column(3), doc_start=column(4),
+        token_spans=[spans for _, spans in contexts])
+
+
+def decode_answers(examples, features, start_logits, end_logits, n_best_size=20,
+                   max_answer_length=30, version_2=False, null_score_threshold=0.0):
+    """Start and end logits [windows, seq] -> {example id: answer text}."""
+    best = {}  # example index -> (score, first char, end char)
+    null = {}  # example index -> lowest null score over its windows
+    for row in range(len(features)):
+        index = int(features.example_index[row])
+        start, end = start_logits[row], end_logits[row]
+        null[index] = min(null.get(index, np.inf), start[0] + end[0])
+        low = features.context_start[row]
+        high = low + features.context_length[row]
+        first = np.argsort(-start, kind="stable")[:n_best_size][:, None]
+        last = np.argsort(-end, kind="stable")[:n_best_size][None, :]
+        valid = (first >= low) & (last >= first) & (last < high) & (
+            last - first < max_answer_length)
+        scores = np.where(valid, start[first] + end[last], -np.inf)
+        i, j = np.unravel_index(np.argmax(scores), scores.shape)
+        if valid[i, j] and scores[i, j] > best.get(index, (-np.inf,))[0]:
+            spans = features.token_spans[index]
+            shift = features.doc_start[row] - low
+            best[index] = (scores[i, j], spans[first[i, 0] + shift, 0],
+                           spans[last[0, j] + shift, 1])
+    answers = {}
+    for index, example in enumerate(examples):
+        if index not in best or (version_2 and null[index] - best[index][0]
+                                 > null_score_threshold):
+            answers[example["id"]] = ""
+        else:
+            _, first_char, end_char = best[index]
+            answers[example["id"]] = example["context"][first_char:end_char]
+    return answers
+
+
+class QuestionAnsweringTask(Task):
+    """SQuAD-style span extraction (v1.1, and v2.0 with unanswerable questions).
+
+    data: "" for the synthetic task (`tasks.data.squad.synthetic_examples`,
+    2000 training and 200 evaluation examples, a third unanswerable), a
+    SQuAD JSON file or folder, or a TFDS name ("squad/v1.1", "squad/v2.0").
+    """
+
+    name = "question_answering"
+
+    def __init__(self, config):
+        super().__init__(config)
+        options = config.options
+        self.doc_stride = int(options.get("doc_stride", 128))
+        self.max_query_length = int(options.get("max_query_length", 64))
+        self.n_best_size = int(options.get("n_best_size", 20))
+        self.max_answer_length = int(options.get("max_answer_length", 30))
+        self.null_score_threshold = float(options.get("null_score_threshold", 0.0))
+        self.version_2 = options.get("version_2")
+        self.tfds_data_dir = options.get("tfds_data_dir")
+        self._examples = {}
+        self._features = {}
+
+    def examples(self, split):
+        if split not in self._examples:
+            if self.config.data:
+                self._examples[split] = squad.load_squad(self.config.data, split,
+                                                         self.tfds_data_dir)
+            else:
+                size = (SYNTHETIC_TRAIN_SIZE if split == self.config.train_split
+                        else SYNTHETIC_EVAL_SIZE)
+                self._examples[split] = squad.synthetic_examples(
+                    size, seed=zlib.crc32(split.encode()),
+                    unanswerable_fraction=SYNTHETIC_UNANSWERABLE_FRACTION)
+        return self._examples[split]
+
+    def features(self, split, preprocessor):
+        """The split's windows for this preprocessor's tokenizer and length (cached)."""
+        key = (split, id(preprocessor.tokenizer), preprocessor.sequence_length)
+        if key not in self._features:
+            self._features[key] = build_features(
+                self.examples(split), preprocessor.tokenizer, preprocessor.sequence_length,
+                self.doc_stride, self.max_query_length)
+        return self._features[key]
+
+    def build_model(self, backbone):
+        inputs = backbone.input
+        sequence_output = backbone(inputs)["sequence_output"]
+        start, end = SpanHead(dtype=backbone.dtype_policy, name="span_head")(
+            sequence_output, inputs["input_mask"])
+        return keras.Model(inputs, {"start_logits": start, "end_logits": end},
+                           name="question_answering")
+
+    def build_dataset(self, split, preprocessor, batch_size, training):
+        """(inputs, positions, weights); the weights of 0.5 make Keras' sum of
+        the two losses their mean, with only built-in (reloadable) losses."""
+        features = self.features(split, preprocessor)
+        labels = {"start_logits": features.start_positions,
+                  "end_logits": features.end_positions}
+        half = np.full(len(features), 0.5, np.float32)
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (features.inputs, labels, {name: half for name in labels}))
+        if training:
+            dataset = dataset.shuffle(len(features), reshuffle_each_iteration=True)
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def build_losses(self):
+        return {name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                for name in ("start_logits", "end_logits")}
+
+    def build_metrics(self):
+        return {name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+                for name in ("start_logits", "end_logits")}
+
+    def predict_answers(self, model, split, preprocessor, batch_size):
+        """{example id: predicted answer text} ("" for no answer)."""
+        examples = self.examples(split)
+        features = self.features(split, preprocessor)
+        outputs = model.predict(features.inputs, batch_size=batch_size, verbose=0)
+        version_2 = self.version_2
+        if version_2 is None:
+            version_2 = any(example["is_impossible"] for example in examples)
+        return decode_answers(
+            examples, features, np.asarray(outputs["start_logits"]),
+            np.asarray(outputs["end_logits"]), self.n_best_size, self.max_answer_length,
+            bool(version_2), self.null_score_threshold)
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        """SQuAD's exact match and F1 (percent) over the split's questions."""
+        predictions = self.predict_answers(model, split, preprocessor, batch_size)
+        references = {example["id"]: example["answers"] for example in self.examples(split)}
+        return metrics.squad_scores(predictions, references)
+
+    @property
+    def primary_metric(self):
+        return "f1"

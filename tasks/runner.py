@@ -1,0 +1,217 @@
+"""What `python -m tasks.run` does, as functions a test can call.
+
+flags -> RunSettings -> strategy and precision -> task, backbone and
+preprocessor -> task model and optimizer -> training.train -> metrics.
+"""
+
+import dataclasses
+import math
+import os
+from typing import Optional
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+import zoo
+from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
+from tasks import optimization, training
+from tasks.base import TaskConfig
+from tasks.classification import MultiLabelTask, RegressionTask, TextClassificationTask
+from tasks.image_classification import ImageClassificationTask
+
+
+def task_classes():
+    """Task name -> class (tagging and QA are imported lazily: they are larger)."""
+    classes = {cls.name: cls for cls in (TextClassificationTask, RegressionTask,
+                                         MultiLabelTask, ImageClassificationTask)}
+    from tasks.question_answering import QuestionAnsweringTask
+    from tasks.tagging import TaggingTask
+
+    classes.update({TaggingTask.name: TaggingTask, QuestionAnsweringTask.name: QuestionAnsweringTask})
+    return classes
+
+
+@dataclasses.dataclass
+class RunSettings:
+    task: str = "image_classification"
+    model: Optional[str] = None
+    init_checkpoint: Optional[str] = None
+    data: str = ""
+    train_split: str = "train"
+    eval_split: str = "validation"
+    text_fields: tuple = ("text",)
+    label_field: str = "label"
+    num_classes: Optional[int] = None
+    labels: tuple = ()
+    sequence_length: int = 128
+    truncation: str = "longest_first"
+    vocab_size: int = 8000
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    train_steps: Optional[int] = None
+    num_epochs: Optional[float] = None
+    steps_per_loop: int = 100
+    eval_every_loops: int = 1
+    learning_rate: Optional[float] = None
+    warmup_fraction: float = 0.1
+    decay: str = "linear"
+    weight_decay: Optional[float] = None
+    clipnorm: float = 1.0
+    layer_decay: Optional[float] = None
+    dropout: Optional[float] = None
+    mixed_precision: Optional[str] = None
+    jit_compile: bool = False
+    strategy: str = "default"
+    tpu: str = ""
+    model_dir: Optional[str] = None
+    export_dir: Optional[str] = None
+    seed: int = 0
+    options: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_flags(cls, flag_values):
+        names = {field.name for field in dataclasses.fields(cls)} - {"options"}
+        values = {name: flag_values[name].value for name in names if name in flag_values}
+        values["text_fields"] = tuple(values.get("text_fields") or ("text",))
+        values["labels"] = tuple(values.get("labels") or ())
+        return cls(**values)
+
+    def __post_init__(self):
+        if self.model_dir is None:
+            self.model_dir = os.path.join("runs", self.task)
+        # Fine-tuning a checkpoint and training a preset from scratch want
+        # different defaults; an explicit flag always wins.
+        scratch = self.source is None
+        for name, tuned, fresh in (("learning_rate", 5e-5, 1e-3), ("num_epochs", 3.0, 30.0),
+                                   ("weight_decay", 0.01, 0.05)):
+            if getattr(self, name) is None:
+                setattr(self, name, fresh if scratch else tuned)
+
+    @property
+    def source(self):
+        """The checkpoint to start from, or None for a preset trained from scratch."""
+        if self.init_checkpoint:
+            return self.init_checkpoint
+        return self.model if self.model and os.path.exists(self.model) else None
+
+
+def make_strategy(name, tpu=""):
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    return tf.distribute.get_strategy()
+
+
+def make_task(settings):
+    options = dict(settings.options)
+    if settings.labels:
+        options["labels"] = list(settings.labels)
+    config = TaskConfig(data=settings.data, train_split=settings.train_split,
+                        eval_split=settings.eval_split, sequence_length=settings.sequence_length,
+                        num_classes=settings.num_classes, text_fields=settings.text_fields,
+                        label_field=settings.label_field, options=options)
+    classes = task_classes()
+    if settings.task not in classes:
+        raise ValueError(f"Unknown task {settings.task!r}; choose one of {sorted(classes)}.")
+    return classes[settings.task](config)
+
+
+def _training_texts(task):
+    rows = task.examples(task.config.train_split)
+    texts = []
+    for row in rows:
+        for field in ("question", "context", "tokens"):
+            if field in row:  # QA and tagging examples
+                value = row[field]
+                texts.append(" ".join(value) if isinstance(value, list) else value)
+        texts += [str(row[f]) for f in task.config.text_fields if f in row]
+    return texts
+
+
+def text_preprocessor(task, settings, source):
+    """The checkpoint's own preprocessor, or one with a vocabulary learned from
+    the training texts (kept in model_dir/vocab.txt so a resumed run reuses it)."""
+    kwargs = dict(sequence_length=settings.sequence_length, truncation=settings.truncation)
+    if source is not None:
+        return zoo.load_preprocessor(source, **kwargs)
+    vocab_file = os.path.join(settings.model_dir, "vocab.txt")
+    if not os.path.exists(vocab_file):
+        os.makedirs(settings.model_dir, exist_ok=True)
+        build_wordpiece_vocabulary(_training_texts(task), settings.vocab_size,
+                                   lower_case=True, output_file=vocab_file)
+        logging.info("Learned a %d-token vocabulary from the training texts: %s",
+                     sum(1 for _ in open(vocab_file, encoding="utf-8")), vocab_file)
+    return Preprocessor(WordPieceTokenizer(vocab_file, lower_case=True), **kwargs)
+
+
+def make_backbone(task, settings, preprocessor):
+    overrides = {}
+    if settings.dropout is not None:
+        overrides["dropout"] = settings.dropout
+    if settings.mixed_precision:
+        overrides["dtype"] = f"mixed_{settings.mixed_precision}"
+    if settings.source is not None:
+        return zoo.load(settings.source, **overrides)
+    preset = settings.model or DEFAULT_PRESETS.get(settings.task, "bert_tiny_uncased")
+    if task.text:
+        overrides["vocab_size"] = preprocessor.vocabulary.size
+        arguments = zoo.get_preset(preset).arguments
+        overrides["max_sequence_length"] = max(arguments.get("max_sequence_length", 512),
+                                               settings.sequence_length)
+    return zoo.build(preset, **overrides)
+
+
+DEFAULT_PRESETS = {"image_classification": "vit_tiny_patch2_8"}
+
+
+def run(settings):
+    """Trains and evaluates; returns {"step", "final", "best"} (also in metrics.json)."""
+    keras.utils.set_random_seed(settings.seed)
+    strategy = make_strategy(settings.strategy, settings.tpu)
+    task = make_task(settings)
+    preprocessor = text_preprocessor(task, settings, settings.source) if task.text else None
+
+    with strategy.scope():
+        backbone = make_backbone(task, settings, preprocessor)
+        if not task.text:
+            preprocessor = tuple(backbone.image_size) + (backbone.num_channels,)
+        model = task.build_model(backbone)
+        train_examples = _count(task, settings.train_split)
+        steps = settings.train_steps or max(1, math.ceil(
+            settings.num_epochs * train_examples / settings.batch_size))
+        optimizer = optimization.create_optimizer(
+            settings.learning_rate, steps, warmup_fraction=settings.warmup_fraction,
+            decay=settings.decay, weight_decay=settings.weight_decay,
+            clipnorm=settings.clipnorm, layer_decay=settings.layer_decay, model=model)
+
+    logging.info("Task %s: %s (%s parameters), %d training examples, %d steps of %d.",
+                 task.name, backbone.name, f"{model.count_params():,}", train_examples, steps,
+                 settings.batch_size)
+    result = training.train(
+        task, model, optimizer,
+        lambda start: task.build_dataset(settings.train_split, preprocessor, settings.batch_size,
+                                         training=True, start_step=start, seed=settings.seed),
+        lambda m: task.evaluate(m, settings.eval_split, preprocessor, settings.eval_batch_size),
+        training.TrainingSettings(
+            model_dir=settings.model_dir, batch_size=settings.batch_size,
+            eval_batch_size=settings.eval_batch_size, train_steps=steps,
+            steps_per_loop=settings.steps_per_loop, eval_every_loops=settings.eval_every_loops,
+            jit_compile=settings.jit_compile, seed=settings.seed))
+    if settings.export_dir:
+        logging.warning("--export_dir: the export package is not built yet (issue 7); the "
+                        "trained model is in %s/model.keras.", settings.model_dir)
+    return result
+
+
+def _count(task, split):
+    examples = task.examples(split)
+    if isinstance(examples, dict):
+        return len(next(iter(examples.values())))
+    return len(examples)

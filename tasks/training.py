@@ -1,0 +1,139 @@
+"""Training a task model with `model.fit`: checkpoints, resume, best model, logs.
+
+Training runs in loops of `steps_per_loop` steps (Keras "epochs" of the
+repeated training stream). After every loop a checkpoint of the model and
+the optimizer is written under model_dir/checkpoints (the previous ones stay
+valid until the new one is complete). A run started again with the same
+command restores the latest checkpoint, skips the examples it had consumed
+and continues: nothing before the checkpoint is redone, and the run ends at
+the same step count as an uninterrupted one.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+
+@dataclasses.dataclass
+class TrainingSettings:
+    model_dir: str
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    train_steps: int = 1000
+    steps_per_loop: int = 100
+    eval_every_loops: int = 1
+    jit_compile: bool = False
+    seed: int = 0
+    max_checkpoints: int = 3
+
+
+def _save_atomically(model, path):
+    """model.save to a temporary file then rename: the file is whole or absent."""
+    folder = os.path.dirname(path)
+    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=folder)
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+class _LoopEnd(keras.callbacks.Callback):
+    """After each loop: checkpoint, evaluate every `eval_every_loops`, keep the best."""
+
+    def __init__(self, manager, evaluate, primary_metric, settings, best):
+        super().__init__()
+        self.manager = manager
+        self.evaluate = evaluate
+        self.primary_metric = primary_metric
+        self.settings = settings
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        path = self.manager.save(checkpoint_number=step)
+        logging.info("Step %d: checkpoint %s", step, path)
+        loop = epoch + 1
+        last = step >= self.settings.train_steps
+        if loop % self.settings.eval_every_loops and not last:
+            return
+        scores = self.evaluate(self.model)
+        logging.info("Step %d: %s", step, _format(scores))
+        value = scores[self.primary_metric]
+        if self.best.get("value") is None or value > self.best["value"]:
+            self.best.update(value=value, step=step, scores=scores)
+            _save_atomically(self.model, os.path.join(self.settings.model_dir, "best_model.keras"))
+            _write_json(os.path.join(self.settings.model_dir, "best.json"), self.best)
+
+
+def _format(scores):
+    return ", ".join(f"{name}={value:.4f}" for name, value in sorted(scores.items()))
+
+
+def _write_json(path, content):
+    temporary = path + ".tmp"
+    with open(temporary, "w") as file:
+        json.dump(content, file, indent=2, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
+    """Fits `model` (already built in the strategy's scope) and returns final scores.
+
+    train_dataset_fn(start_step) -> the training stream from that step.
+    evaluate(model) -> {metric: value} on the evaluation split.
+    """
+    os.makedirs(settings.model_dir, exist_ok=True)
+    steps_per_loop = min(settings.steps_per_loop, settings.train_steps)
+    loops = -(-settings.train_steps // steps_per_loop)  # the last loop may be the end
+    settings = dataclasses.replace(settings, steps_per_loop=steps_per_loop,
+                                   train_steps=loops * steps_per_loop)
+
+    model.compile(optimizer=optimizer, loss=task.build_losses(), metrics=task.build_metrics(),
+                  jit_compile=settings.jit_compile)
+    optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(settings.model_dir, "checkpoints"),
+        max_to_keep=settings.max_checkpoints)
+    best_path = os.path.join(settings.model_dir, "best.json")
+    best = {}
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        step = int(optimizer.iterations.numpy())
+        logging.info("Resumed from checkpoint %s at step %d of %d.", manager.latest_checkpoint,
+                     step, settings.train_steps)
+        print(f"Resumed from checkpoint {manager.latest_checkpoint} at step {step}.", flush=True)
+        if os.path.exists(best_path):
+            with open(best_path) as file:
+                best = json.load(file)
+    start_step = int(optimizer.iterations.numpy())
+    if start_step >= settings.train_steps:
+        logging.info("Training already finished at step %d.", start_step)
+    else:
+        callbacks = [
+            _LoopEnd(manager, evaluate, task.primary_metric, settings, best),
+            keras.callbacks.TensorBoard(os.path.join(settings.model_dir, "logs")),
+        ]
+        model.fit(train_dataset_fn(start_step), steps_per_epoch=steps_per_loop, epochs=loops,
+                  initial_epoch=start_step // steps_per_loop, callbacks=callbacks, verbose=2)
+
+    scores = evaluate(model)
+    final_step = int(optimizer.iterations.numpy())
+    result = {"step": final_step, "final": scores, "best": best}
+    _save_atomically(model, os.path.join(settings.model_dir, "model.keras"))
+    _write_json(os.path.join(settings.model_dir, "metrics.json"), result)
+    return result
+
+
+def clear_model_dir(model_dir):
+    """Removes a previous run's checkpoints (for --overwrite)."""
+    shutil.rmtree(model_dir, ignore_errors=True)

@@ -1,0 +1,69 @@
+"""Small synthetic text tasks that a model can only solve by reading the text.
+
+Each writes train.csv and validation.csv into a folder and returns it; the
+validation rows are generated independently (unseen during training).
+"""
+
+import csv
+import os
+import random
+
+WORDS = [f"w{i}" for i in range(24)]
+COLORS = ["red", "green", "blue"]
+
+
+def _write(folder, name, header, rows):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{name}.csv"), "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def shared_word_pairs(folder, train=4000, validation=300, seed=0):
+    """Pairs: label 1 when text_b shares two words with text_a, 0 when none
+    (chance: 50%; neither text alone tells)."""
+    rng = random.Random(seed)
+
+    def row():
+        a = rng.sample(WORDS, 4)
+        positive = rng.random() < 0.5
+        b = rng.sample([w for w in WORDS if w not in a], 4)
+        if positive:
+            b[:2] = rng.sample(a, 2)
+            rng.shuffle(b)
+        return [" ".join(a), " ".join(b), int(positive)]
+
+    for split, count in (("train", train), ("validation", validation)):
+        _write(folder, split, ["text_a", "text_b", "label"], [row() for _ in range(count)])
+    return folder
+
+
+def counting_regression(folder, train=1200, validation=300, seed=0):
+    """Score = (#"good" - #"bad") / 4 among filler words (chance Pearson: 0)."""
+    rng = random.Random(seed)
+
+    def row():
+        good, bad = rng.randint(0, 4), rng.randint(0, 4)
+        words = ["good"] * good + ["bad"] * bad + rng.sample(WORDS, 6)
+        rng.shuffle(words)
+        return [" ".join(words), (good - bad) / 4]
+
+    for split, count in (("train", train), ("validation", validation)):
+        _write(folder, split, ["text", "label"], [row() for _ in range(count)])
+    return folder
+
+
+def color_multilabel(folder, train=1200, validation=300, seed=0):
+    """Labels = the colors named in the text, any subset (chance micro-F1 ~0.5)."""
+    rng = random.Random(seed)
+
+    def row():
+        colors = [c for c in COLORS if rng.random() < 0.5]
+        words = colors + rng.sample(WORDS, 6)
+        rng.shuffle(words)
+        return [" ".join(words), ",".join(colors)]
+
+    for split, count in (("train", train), ("validation", validation)):
+        _write(folder, split, ["text", "label"], [row() for _ in range(count)])
+    return folder

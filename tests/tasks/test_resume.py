@@ -1,0 +1,76 @@
+"""A run killed with SIGKILL mid-training resumes from its last checkpoint.
+
+Exactly what a user does: start `python -m tasks.run`, kill -9 it, start the
+same command again. The second run must say it resumed (checkpoint and
+step), start at that step rather than redo earlier ones, and end at the same
+step count as a run that was never interrupted.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STEPS, PER_LOOP = 300, 50
+
+
+def command(model_dir):
+    return [sys.executable, "-m", "tasks.run", "--task=image_classification",
+            f"--model_dir={model_dir}", f"--train_steps={STEPS}", f"--steps_per_loop={PER_LOOP}",
+            "--eval_every_loops=100", "--learning_rate=1e-3"]
+
+
+def checkpoint_steps(model_dir):
+    folder = os.path.join(model_dir, "checkpoints")
+    if not os.path.isdir(folder):
+        return []
+    return sorted(int(m.group(1)) for name in os.listdir(folder)
+                  if (m := re.match(r"ckpt-(\d+)\.index$", name)))
+
+
+def test_sigkill_then_same_command_resumes(tmp_path):
+    model_dir = str(tmp_path / "run")
+    process = subprocess.Popen(command(model_dir), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(checkpoint_steps(model_dir)) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    saved = checkpoint_steps(model_dir)
+    assert saved and max(saved) < STEPS, f"killed too late to test a resume: {saved}"
+    assert not os.path.exists(os.path.join(model_dir, "metrics.json"))
+
+    resumed = subprocess.run(command(model_dir), cwd=ROOT, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = resumed.stdout + resumed.stderr
+    match = re.search(r"Resumed from checkpoint (\S+) at step (\d+)", log)
+    assert match, log[-3000:]
+    step = int(match.group(2))
+    assert step >= max(saved) and step % PER_LOOP == 0 and match.group(1).endswith(f"ckpt-{step}")
+    # Keras counts loops from the checkpoint's: nothing before it is trained again.
+    first_loop = re.search(r"Epoch (\d+)/(\d+)", log)
+    assert int(first_loop.group(1)) == step // PER_LOOP + 1
+    assert int(first_loop.group(2)) == STEPS // PER_LOOP
+    with open(os.path.join(model_dir, "metrics.json")) as file:
+        assert json.load(file)["step"] == STEPS
+
+
+def test_uninterrupted_run_ends_at_the_same_step(tmp_path):
+    model_dir = str(tmp_path / "run")
+    finished = subprocess.run(command(model_dir), cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "Resumed" not in finished.stdout + finished.stderr
+    with open(os.path.join(model_dir, "metrics.json")) as file:
+        assert json.load(file)["step"] == STEPS
+    # Started again after it finished: it resumes at the end and trains nothing.
+    again = subprocess.run(command(model_dir), cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert f"at step {STEPS}" in again.stdout and "Epoch" not in again.stdout
