@@ -42,5 +42,5 @@ def test_preset_table_matches_registry():
 
 def test_first_lines_are_the_two_commands():
     block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
-    assert block[0].startswith("pip install -e . && python -m zoo")
+    assert block[0].startswith("pip install -e . && python -m tasks.run")
     assert "pytest" in block[1]
