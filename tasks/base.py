@@ -57,6 +57,12 @@ class Task:
         also used to learn a vocabulary for a randomly initialised backbone."""
         raise NotImplementedError
 
+    def training_texts(self):
+        """Texts of the train split to learn a vocabulary from (a preset
+        trained from scratch has none)."""
+        rows = self.examples(self.config.train_split)
+        return [str(row[f]) for row in rows for f in self.config.text_fields if f in row]
+
     def build_model(self, backbone):
         """The task model: the backbone's inputs -> {output name: tensor}."""
         raise NotImplementedError

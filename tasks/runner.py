@@ -96,6 +96,11 @@ class RunSettings:
         return self.model if self.model and os.path.exists(self.model) else None
 
 
+# The preset a task trains from scratch when neither --model nor
+# --init_checkpoint is given.
+DEFAULT_PRESETS = {"image_classification": "vit_tiny_patch2_8"}
+
+
 def make_strategy(name, tpu=""):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -123,18 +128,6 @@ def make_task(settings):
     return classes[settings.task](config)
 
 
-def _training_texts(task):
-    rows = task.examples(task.config.train_split)
-    texts = []
-    for row in rows:
-        for field in ("question", "context", "tokens"):
-            if field in row:  # QA and tagging examples
-                value = row[field]
-                texts.append(" ".join(value) if isinstance(value, list) else value)
-        texts += [str(row[f]) for f in task.config.text_fields if f in row]
-    return texts
-
-
 def text_preprocessor(task, settings, source):
     """The checkpoint's own preprocessor, or one with a vocabulary learned from
     the training texts (kept in model_dir/vocab.txt so a resumed run reuses it)."""
@@ -144,7 +137,7 @@ def text_preprocessor(task, settings, source):
     vocab_file = os.path.join(settings.model_dir, "vocab.txt")
     if not os.path.exists(vocab_file):
         os.makedirs(settings.model_dir, exist_ok=True)
-        build_wordpiece_vocabulary(_training_texts(task), settings.vocab_size,
+        build_wordpiece_vocabulary(task.training_texts(), settings.vocab_size,
                                    lower_case=True, output_file=vocab_file)
         logging.info("Learned a %d-token vocabulary from the training texts: %s",
                      sum(1 for _ in open(vocab_file, encoding="utf-8")), vocab_file)
@@ -166,9 +159,6 @@ def make_backbone(task, settings, preprocessor):
         overrides["max_sequence_length"] = max(arguments.get("max_sequence_length", 512),
                                                settings.sequence_length)
     return zoo.build(preset, **overrides)
-
-
-DEFAULT_PRESETS = {"image_classification": "vit_tiny_patch2_8"}
 
 
 def run(settings):

@@ -86,6 +86,9 @@ class TaggingTask(Task):
             self._examples[split] = conll.load_examples(self.config.data, split)
         return self._examples[split]
 
+    def training_texts(self):
+        return [" ".join(row["tokens"]) for row in self.examples(self.config.train_split)]
+
     def labels(self):
         """Tag names by id: options["labels"], else the training split's tags."""
         if self._labels is None:
