@@ -40,9 +40,10 @@ from kerasbert.layers import SpanHead
 from tasks import metrics
 from tasks.base import Task
 from tasks.data import squad
+from tasks.data.pipeline import make_dataset
 
-SYNTHETIC_TRAIN_SIZE = 2000
-SYNTHETIC_EVAL_SIZE = 200
+SYNTHETIC_TRAIN_SIZE = 3000
+SYNTHETIC_EVAL_SIZE = 300
 SYNTHETIC_UNANSWERABLE_FRACTION = 1 / 3
 
 
@@ -115,6 +116,7 @@ def _piece_spans(word, normalized, surfaces):
     ([UNK], or normalization changed the word's length) every piece spans
     the whole word, as run_squad.py's word-level mapping would.
     """
+    normalized = normalized.replace(" ", "")  # spaces put around CJK characters
     spans, cursor = [], 0
     if len(normalized) == len(word):
         for surface in surfaces:
@@ -159,7 +161,7 @@ def answer_token_span(spans, answer_start, answer_text):
 
 def window_starts(num_tokens, window, doc_stride):
     """Start of each context window: `window` tokens, `doc_stride` of overlap."""
-    if doc_stride >= window:
+    if num_tokens > window and doc_stride >= window:
         raise ValueError(
             f"doc_stride={doc_stride} must be smaller than the {window} context tokens a "
             "window holds here; lower doc_stride or raise sequence_length.")
@@ -248,7 +250,7 @@ class QuestionAnsweringTask(Task):
     """SQuAD-style span extraction (v1.1, and v2.0 with unanswerable questions).
 
     data: "" for the synthetic task (`tasks.data.squad.synthetic_examples`,
-    2000 training and 200 evaluation examples, a third unanswerable), a
+    3000 training and 300 evaluation examples, a third unanswerable), a
     SQuAD JSON file or folder, or a TFDS name ("squad/v1.1", "squad/v2.0").
     """
 
@@ -280,14 +282,22 @@ class QuestionAnsweringTask(Task):
                     unanswerable_fraction=SYNTHETIC_UNANSWERABLE_FRACTION)
         return self._examples[split]
 
+    def training_texts(self):
+        """Questions and (each once) contexts of the train split, for a learned vocabulary."""
+        rows = self.examples(self.config.train_split)
+        contexts = dict.fromkeys(row["context"] for row in rows)
+        return [row["question"] for row in rows] + list(contexts)
+
     def features(self, split, preprocessor):
         """The split's windows for this preprocessor's tokenizer and length (cached)."""
-        key = (split, id(preprocessor.tokenizer), preprocessor.sequence_length)
-        if key not in self._features:
-            self._features[key] = build_features(
+        key = (split, preprocessor.sequence_length)
+        cached = self._features.get(key)
+        if cached is None or cached[0] is not preprocessor.tokenizer:
+            features = build_features(
                 self.examples(split), preprocessor.tokenizer, preprocessor.sequence_length,
                 self.doc_stride, self.max_query_length)
-        return self._features[key]
+            cached = self._features[key] = (preprocessor.tokenizer, features)
+        return cached[1]
 
     def build_model(self, backbone):
         inputs = backbone.input
@@ -297,18 +307,26 @@ class QuestionAnsweringTask(Task):
         return keras.Model(inputs, {"start_logits": start, "end_logits": end},
                            name="question_answering")
 
-    def build_dataset(self, split, preprocessor, batch_size, training):
-        """(inputs, positions, weights); the weights of 0.5 make Keras' sum of
-        the two losses their mean, with only built-in (reloadable) losses."""
+    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        """(inputs, {output: position}, {output: 0.5}) batches of the split's windows.
+
+        The weights of 0.5 make Keras' sum of the two losses their mean
+        while the losses stay built-in ones (a saved model reloads without
+        `tasks`). Windows are built once in Python (see `build_features`).
+        """
         features = self.features(split, preprocessor)
-        labels = {"start_logits": features.start_positions,
-                  "end_logits": features.end_positions}
-        half = np.full(len(features), 0.5, np.float32)
-        dataset = tf.data.Dataset.from_tensor_slices(
-            (features.inputs, labels, {name: half for name in labels}))
-        if training:
-            dataset = dataset.shuffle(len(features), reshuffle_each_iteration=True)
-        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        columns = dict(features.inputs, start_positions=features.start_positions,
+                       end_positions=features.end_positions)
+
+        def split_columns(batch):
+            inputs = {name: batch[name] for name in features.inputs}
+            labels = {"start_logits": batch["start_positions"],
+                      "end_logits": batch["end_positions"]}
+            half = tf.fill(tf.shape(batch["start_positions"]), 0.5)
+            return inputs, labels, {name: half for name in labels}
+
+        return make_dataset(columns, batch_size, training, split_columns,
+                            start_step=start_step, seed=seed)
 
     def build_losses(self):
         return {name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)

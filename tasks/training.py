@@ -19,6 +19,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from tasks import distributed
+
 
 @dataclasses.dataclass
 class TrainingSettings:
@@ -34,12 +36,18 @@ class TrainingSettings:
 
 
 def _save_atomically(model, path):
-    """model.save to a temporary file then rename: the file is whole or absent."""
+    """Saves `model` without its optimizer, atomically (whole or absent).
+
+    An uncompiled copy is saved: the optimizer lives in `tasks`, and a saved
+    task model must reload with only kerasbert and zoo imported.
+    """
     folder = os.path.dirname(path)
     handle, temporary = tempfile.mkstemp(suffix=".keras", dir=folder)
     os.close(handle)
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
     try:
-        model.save(temporary)
+        copy.save(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -49,8 +57,9 @@ def _save_atomically(model, path):
 class _LoopEnd(keras.callbacks.Callback):
     """After each loop: checkpoint, evaluate every `eval_every_loops`, keep the best."""
 
-    def __init__(self, manager, evaluate, primary_metric, settings, best):
+    def __init__(self, manager, evaluate, primary_metric, settings, best, chief=True):
         super().__init__()
+        self.chief = chief  # multi-worker: only the chief writes best.json
         self.manager = manager
         self.evaluate = evaluate
         self.primary_metric = primary_metric
@@ -70,8 +79,10 @@ class _LoopEnd(keras.callbacks.Callback):
         value = scores[self.primary_metric]
         if self.best.get("value") is None or value > self.best["value"]:
             self.best.update(value=value, step=step, scores=scores)
-            _save_atomically(self.model, os.path.join(self.settings.model_dir, "best_model.keras"))
-            _write_json(os.path.join(self.settings.model_dir, "best.json"), self.best)
+            if self.chief:  # multi-worker: the chief alone writes files to model_dir
+                _save_atomically(self.model, os.path.join(self.settings.model_dir,
+                                                          "best_model.keras"))
+                _write_json(os.path.join(self.settings.model_dir, "best.json"), self.best)
 
 
 def _format(scores):
@@ -97,21 +108,34 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     settings = dataclasses.replace(settings, steps_per_loop=steps_per_loop,
                                    train_steps=loops * steps_per_loop)
 
-    model.compile(optimizer=optimizer, loss=task.build_losses(), metrics=task.build_metrics(),
-                  jit_compile=settings.jit_compile)
-    optimizer.build(model.trainable_variables)
+    strategy = model.distribute_strategy
+    # The loss tracker (created by compile) and the optimizer slots are
+    # variables of the strategy: create them in its scope.
+    with strategy.scope():
+        model.compile(optimizer=optimizer, loss=task.build_losses(),
+                      metrics=task.build_metrics(), jit_compile=settings.jit_compile)
+        optimizer.build(model.trainable_variables)
+    # Multi-worker: Keras' own train/test functions fail (keras#20585); this
+    # replaces them on the model (a no-op for any other strategy).
+    distributed.enable_multi_worker_fit(model)
+    chief = distributed.is_chief(strategy)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    # Every worker saves (saving may need collectives), but only the chief
+    # into model_dir; the others into a temporary folder removed at the end.
+    # All of them resume from the chief's checkpoints.
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(settings.model_dir, "checkpoints"),
+        checkpoint, os.path.join(distributed.write_dir(settings.model_dir, strategy),
+                                 "checkpoints"),
         max_to_keep=settings.max_checkpoints)
+    latest = tf.train.latest_checkpoint(os.path.join(settings.model_dir, "checkpoints"))
     best_path = os.path.join(settings.model_dir, "best.json")
     best = {}
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
         step = int(optimizer.iterations.numpy())
-        logging.info("Resumed from checkpoint %s at step %d of %d.", manager.latest_checkpoint,
+        logging.info("Resumed from checkpoint %s at step %d of %d.", latest,
                      step, settings.train_steps)
-        print(f"Resumed from checkpoint {manager.latest_checkpoint} at step {step}.", flush=True)
+        print(f"Resumed from checkpoint {latest} at step {step}.", flush=True)
         if os.path.exists(best_path):
             with open(best_path) as file:
                 best = json.load(file)
@@ -120,17 +144,23 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
         logging.info("Training already finished at step %d.", start_step)
     else:
         callbacks = [
-            _LoopEnd(manager, evaluate, task.primary_metric, settings, best),
-            keras.callbacks.TensorBoard(os.path.join(settings.model_dir, "logs")),
+            _LoopEnd(manager, evaluate, task.primary_metric, settings, best, chief),
+            keras.callbacks.TensorBoard(
+                os.path.join(distributed.write_dir(settings.model_dir, strategy), "logs")),
         ]
-        model.fit(train_dataset_fn(start_step), steps_per_epoch=steps_per_loop, epochs=loops,
+        # Multi-worker: each worker keeps its share of every global batch.
+        dataset = distributed.shard_training_data(train_dataset_fn(start_step), strategy,
+                                                  settings.batch_size)
+        model.fit(dataset, steps_per_epoch=steps_per_loop, epochs=loops,
                   initial_epoch=start_step // steps_per_loop, callbacks=callbacks, verbose=2)
 
     scores = evaluate(model)
     final_step = int(optimizer.iterations.numpy())
     result = {"step": final_step, "final": scores, "best": best}
-    _save_atomically(model, os.path.join(settings.model_dir, "model.keras"))
-    _write_json(os.path.join(settings.model_dir, "metrics.json"), result)
+    if chief:  # multi-worker: the chief alone writes files to model_dir
+        _save_atomically(model, os.path.join(settings.model_dir, "model.keras"))
+        _write_json(os.path.join(settings.model_dir, "metrics.json"), result)
+    distributed.remove_write_dir(settings.model_dir, strategy)
     return result
 
 

@@ -17,6 +17,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tasks.data import tfds_reader
+
 
 def _example(id_, question, context, answers, answer_starts, is_impossible=False):
     return dict(id=str(id_), question=question, context=context, answers=list(answers),
@@ -59,17 +61,9 @@ def load_tfds(name, split, data_dir=None):
     Reads the features `id`, `question`, `context`, `answers/text`,
     `answers/answer_start` and, in v2.0, `is_impossible`.
     """
-    import tensorflow_datasets as tfds
-
-    dataset = tfds.load(name, split=split, data_dir=data_dir)
-    examples = []
-    for row in tfds.as_numpy(dataset):
-        text = lambda value: value.decode("utf-8")  # noqa: E731
-        examples.append(_example(
-            text(row["id"]), text(row["question"]), text(row["context"]),
-            [text(answer) for answer in row["answers"]["text"]],
-            row["answers"]["answer_start"], row.get("is_impossible", False)))
-    return examples
+    return [_example(row["id"], row["question"], row["context"], row["answers"]["text"],
+                     row["answers"]["answer_start"], row.get("is_impossible", False))
+            for row in tfds_reader.load_tfds(name, split, data_dir)]
 
 
 def load_squad(data, split, tfds_data_dir=None):
@@ -86,12 +80,12 @@ def load_squad(data, split, tfds_data_dir=None):
     return load_tfds(data, split, tfds_data_dir)
 
 
-# The synthetic task's words: markers name the clauses, fillers fill them.
+# The synthetic task's words: a marker per context, fillers around it.
 MARKERS = ("alpha", "beta", "gamma", "delta", "zeta", "theta", "kappa", "sigma")
 FILLERS = ("red", "blue", "green", "cat", "dog", "sun", "moon", "tree", "rock", "fish",
            "bird", "star", "rain", "snow", "wind", "fire", "lake", "hill", "road", "ship",
            "gold", "iron", "salt", "milk")
-QUESTION_WORDS = ("what", "follows", "?", ".")
+QUESTION_WORDS = ("what", "follows", "precedes", "?", ".")
 
 
 def synthetic_vocabulary():
@@ -99,38 +93,45 @@ def synthetic_vocabulary():
     return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *QUESTION_WORDS, *MARKERS, *FILLERS]
 
 
-def synthetic_examples(num_examples, seed=0, unanswerable_fraction=0.0, num_clauses=4):
-    """A reading task a model can only solve by matching question and context.
+def synthetic_examples(num_examples, seed=0, unanswerable_fraction=0.0):
+    """A small reading task whose answers depend on the question.
 
-    Context: `num_clauses` clauses "[noise] MARKER a [b [c]] .", each with a
-    different marker, noise of 0-2 filler words before it. Question: "what
-    follows MARKER ?"; the answer is the 1-3 words after that marker, up to
-    the period. An unanswerable question (v2.0 style) names a marker that is
-    not in the context. A model that ignores the question answers at best
-    one clause in `num_clauses` (25% exact match for 4 clauses).
+    Context: 2-4 sentences of filler words, each ending in "."; one holds a
+    marker ("rain moon zeta cat ."), 1-2 words on each side of it. Question:
+    "what follows zeta ?" (the words after the marker, up to the period) or
+    "what precedes zeta ?" (the words before it, from the sentence start).
+    An unanswerable question (v2.0 style) has no marker sentence in its
+    context. The answer is found by position, not by its words, and the two
+    questions ask for opposite sides: a model that ignores the question
+    answers at most half the answerable ones.
     """
     rng = np.random.default_rng(seed)
+    pick = lambda low, high: list(rng.choice(FILLERS, size=rng.integers(low, high + 1)))  # noqa: E731
     examples = []
     for index in range(num_examples):
-        markers = rng.choice(MARKERS, size=num_clauses + 1, replace=False)
-        words, answers = [], {}
-        for marker in markers[:num_clauses]:
-            words += list(rng.choice(FILLERS, size=rng.integers(0, 3)))
-            words.append(marker)
-            answers[marker] = (len(words), list(rng.choice(FILLERS, size=rng.integers(1, 4))))
-            words += answers[marker][1] + ["."]
-        context = " ".join(words)
+        marker = str(rng.choice(MARKERS))
+        num_sentences = int(rng.integers(2, 5))
+        marked = int(rng.integers(num_sentences))
         impossible = rng.random() < unanswerable_fraction
-        asked = markers[num_clauses] if impossible else rng.choice(markers[:num_clauses])
-        question = f"what follows {asked} ?"
+        follows = rng.random() < 0.5
+        words, answer = [], None
+        for sentence in range(num_sentences):
+            if sentence != marked or impossible:
+                words += pick(2, 5) + ["."]
+                continue
+            before, after = pick(1, 2), pick(1, 2)
+            answer = (len(words), before) if not follows else (len(words) + len(before) + 1,
+                                                                after)
+            words += before + [marker] + after + ["."]
+        context = " ".join(words)
+        question = f"what {'follows' if follows else 'precedes'} {marker} ?"
+        id_ = f"synthetic-{seed}-{index}"
         if impossible:
-            examples.append(_example(f"synthetic-{seed}-{index}", question, context, [], [],
-                                     True))
+            examples.append(_example(id_, question, context, [], [], True))
             continue
-        first_word, answer_words = answers[asked]
-        start = len(" ".join(words[:first_word])) + 1
-        answer = " ".join(answer_words)
-        assert context[start:start + len(answer)] == answer
-        examples.append(_example(f"synthetic-{seed}-{index}", question, context, [answer],
-                                 [start]))
+        first_word, answer_words = answer
+        start = len(" ".join(words[:first_word] + [""]))
+        text = " ".join(answer_words)
+        assert context[start:start + len(text)] == text
+        examples.append(_example(id_, question, context, [text], [start]))
     return examples

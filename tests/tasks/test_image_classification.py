@@ -1,12 +1,16 @@
 """Image classification: the embedded default (real digits) and image folders."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tasks import runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_embedded_default_reaches_stated_accuracy(tmp_path):
@@ -19,6 +23,14 @@ def test_embedded_default_reaches_stated_accuracy(tmp_path):
     assert result["final"]["top5_accuracy"] >= 0.95, result
     for name in ("model.keras", "best_model.keras", "metrics.json", "best.json"):
         assert os.path.exists(tmp_path / "run" / name), name
+    # The saved task model reloads with kerasbert and zoo only, nothing from tasks.
+    check = ("import sys, zoo, keras, numpy as np; "
+             f"m = keras.saving.load_model({str(tmp_path / 'run' / 'model.keras')!r}); "
+             "assert not any(n == 'tasks' or n.startswith('tasks.') for n in sys.modules); "
+             "print(m(np.zeros((1, 8, 8, 1), 'float32'))['logits'].shape)")
+    loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert loaded.returncode == 0 and "(1, 10)" in loaded.stdout, loaded.stderr[-2000:]
 
 
 def write_bars(folder, count, seed):
