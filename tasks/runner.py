@@ -15,7 +15,7 @@ from absl import logging
 
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
-from tasks import optimization, training
+from tasks import distributed, optimization, training
 from tasks.base import TaskConfig
 from tasks.classification import MultiLabelTask, RegressionTask, TextClassificationTask
 from tasks.image_classification import ImageClassificationTask
@@ -128,7 +128,7 @@ def make_task(settings):
     return classes[settings.task](config)
 
 
-def text_preprocessor(task, settings, source):
+def text_preprocessor(task, settings, source, strategy=None):
     """The checkpoint's own preprocessor, or one with a vocabulary learned from
     the training texts (kept in model_dir/vocab.txt so a resumed run reuses it)."""
     kwargs = dict(sequence_length=settings.sequence_length, truncation=settings.truncation)
@@ -136,9 +136,16 @@ def text_preprocessor(task, settings, source):
         return zoo.load_preprocessor(source, **kwargs)
     vocab_file = os.path.join(settings.model_dir, "vocab.txt")
     if not os.path.exists(vocab_file):
-        os.makedirs(settings.model_dir, exist_ok=True)
+        # Multi-worker: every worker learns the same (deterministic) vocabulary;
+        # the chief writes model_dir/vocab.txt whole or not at all (another
+        # worker may be checking for it), the others into their temporary folder.
+        folder = (distributed.write_dir(settings.model_dir, strategy) if strategy
+                  else settings.model_dir)
+        os.makedirs(folder, exist_ok=True)
+        vocab_file = os.path.join(folder, "vocab.txt")
         build_wordpiece_vocabulary(task.training_texts(), settings.vocab_size,
-                                   lower_case=True, output_file=vocab_file)
+                                   lower_case=True, output_file=vocab_file + ".tmp")
+        os.replace(vocab_file + ".tmp", vocab_file)
         logging.info("Learned a %d-token vocabulary from the training texts: %s",
                      sum(1 for _ in open(vocab_file, encoding="utf-8")), vocab_file)
     return Preprocessor(WordPieceTokenizer(vocab_file, lower_case=True), **kwargs)
@@ -166,7 +173,8 @@ def run(settings):
     keras.utils.set_random_seed(settings.seed)
     strategy = make_strategy(settings.strategy, settings.tpu)
     task = make_task(settings)
-    preprocessor = text_preprocessor(task, settings, settings.source) if task.text else None
+    preprocessor = (text_preprocessor(task, settings, settings.source, strategy)
+                    if task.text else None)
 
     with strategy.scope():
         backbone = make_backbone(task, settings, preprocessor)
