@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 from absl import app, flags, logging  # noqa: E402
 
 TASK_NAMES = ("classification", "regression", "multilabel", "tagging", "question_answering",
-              "image_classification")
+              "multiple_choice", "pretraining", "image_classification")
 
 flags.DEFINE_enum("task", "image_classification", TASK_NAMES, "The task to train.")
 flags.DEFINE_string("model", None, "A preset name (random init; see `python -m zoo --list`) "

@@ -22,13 +22,16 @@ from tasks.image_classification import ImageClassificationTask
 
 
 def task_classes():
-    """Task name -> class (tagging and QA are imported lazily: they are larger)."""
+    """Task name -> class (the larger task modules are imported when asked for)."""
     classes = {cls.name: cls for cls in (TextClassificationTask, RegressionTask,
                                          MultiLabelTask, ImageClassificationTask)}
+    from tasks.multiple_choice import MultipleChoiceTask
+    from tasks.pretraining import PretrainingTask
     from tasks.question_answering import QuestionAnsweringTask
     from tasks.tagging import TaggingTask
 
-    classes.update({TaggingTask.name: TaggingTask, QuestionAnsweringTask.name: QuestionAnsweringTask})
+    for cls in (TaggingTask, QuestionAnsweringTask, MultipleChoiceTask, PretrainingTask):
+        classes[cls.name] = cls
     return classes
 
 

@@ -2,6 +2,7 @@
 
 from kerasbert.layers.activations import get_activation
 from kerasbert.layers.attention import MultiHeadAttention
+from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
 from kerasbert.layers.embeddings import (
     PatchEmbeddings,
     TextEmbeddings,
@@ -9,8 +10,13 @@ from kerasbert.layers.embeddings import (
 )
 from kerasbert.layers.encoder import TransformerBlock, TransformerStack
 from kerasbert.layers.heads import ClassificationHead, MaskedLMHead, Pooler, SpanHead
+from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
 
 __all__ = [
+    "FlattenChoices",
+    "MultipleChoiceHead",
+    "PredictionSlots",
+    "TiedMaskedLMHead",
     "ClassificationHead",
     "SpanHead",
     "MaskedLMHead",

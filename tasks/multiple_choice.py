@@ -1,0 +1,202 @@
+"""Multiple choice (SWAG style): pick the ending that follows a context.
+
+Each (context, choice) pair is packed as `[CLS] context [SEP] choice [SEP]`,
+so the inputs are [batch, choices, seq]. The model flattens them to
+[batch * choices, seq], reads each pair's sentence vector (pooled output,
+or [CLS] without a pooler), scores it with a dense layer and regroups the
+scores as [batch, choices] logits; the loss is a softmax cross-entropy
+over the choices, the metric accuracy (as BERT's SWAG fine-tuning).
+
+Data (TaskConfig.data):
+  ""          a seeded synthetic set (`synthetic_examples`), no download.
+  a file or folder  JSONL, CSV or TSV ({split}.jsonl etc. in a folder; a
+              single file is every split). A row holds a context, its
+              choices and the label (index of the right choice).
+  a TFDS name e.g. "hellaswag" (context, endings, label); needs a network,
+              tested only with stand-in rows. TFDS has no "swag"; Hugging
+              Face's SWAG files (startphrase or sent1 + sent2, ending0..3,
+              label) read as local files.
+
+Options (TaskConfig.options):
+  context_field  default "context"; rows without it fall back to
+                 "startphrase", "ctx", then "sent1" + " " + "sent2".
+  choices_field  default "choices" (a list, or a JSON list in CSV/TSV);
+                 falls back to "endings", then "ending0", "ending1", ...
+  dropout        of the scoring head (default 0.1).
+TaskConfig.label_field names the label (default "label"). Every example
+of a split must have the same number of choices.
+"""
+
+import csv
+import json
+import os
+import random
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
+from tasks import metrics
+from tasks.base import Task
+from tasks.classification import text_features
+from tasks.data.pipeline import make_dataset
+from tasks.data.text_files import split_file
+from tasks.data.tfds_reader import is_tfds_name, load_tfds
+
+SYNTHETIC_TOPICS = (("cat", "dog", "cow", "horse", "pig"),
+                    ("red", "green", "blue", "black", "white"),
+                    ("one", "two", "three", "four", "five"),
+                    ("apple", "bread", "cheese", "rice", "soup"))
+SYNTHETIC_SIZES = {"train": 2000}  # any other split: 200
+
+
+def synthetic_examples(count, seed, context_words=3, ending_words=2):
+    """Contexts of words from one topic; the right ending continues that topic.
+
+    Four topics of five words (animals, colors, numbers, food). Every
+    example has one ending from each topic, in random order, so an ending
+    alone says nothing: only its agreement with the context picks it
+    (chance 1/4). "cat cow horse" -> "dog pig", not "red blue".
+    """
+    rng = random.Random(seed)
+    examples = []
+    for _ in range(count):
+        topics = rng.sample(range(len(SYNTHETIC_TOPICS)), len(SYNTHETIC_TOPICS))
+        context = rng.sample(SYNTHETIC_TOPICS[topics[0]], context_words)
+        endings = [" ".join(rng.sample(SYNTHETIC_TOPICS[t], ending_words)) for t in topics]
+        label = rng.randrange(len(endings))
+        endings[0], endings[label] = endings[label], endings[0]
+        examples.append({"context": " ".join(context), "choices": endings, "label": label})
+    return examples
+
+
+def _read_rows(path):
+    """Rows of a .jsonl, .csv or .tsv file (with a header) as dicts."""
+    extension = os.path.splitext(path)[1].lower()
+    with open(path, encoding="utf-8", newline="") as file:
+        if extension == ".jsonl":
+            return [json.loads(line) for line in file if line.strip()]
+        if extension in (".csv", ".tsv"):
+            return list(csv.DictReader(file, delimiter="\t" if extension == ".tsv" else ","))
+    raise ValueError(f"{path}: expected a .jsonl, .csv or .tsv file.")
+
+
+class MultipleChoiceTask(Task):
+    """Scores every (context, choice) pair; a softmax over an example's choices."""
+
+    name = "multiple_choice"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._examples = {}
+
+    # ----------------------------------------------------------- data
+
+    def examples(self, split):
+        """[{"context": str, "choices": [str, ...], "label": int}] (read once, then kept)."""
+        if split not in self._examples:
+            data = self.config.data
+            if not data:
+                rows = synthetic_examples(SYNTHETIC_SIZES.get(split, 200),
+                                          seed=0 if split == "train" else 1)
+            elif is_tfds_name(data):
+                rows = load_tfds(data, split)
+            else:
+                rows = _read_rows(split_file(data, split))
+            self._examples[split] = [self._example(row, split) for row in rows]
+        return self._examples[split]
+
+    def training_texts(self):
+        """Contexts and every choice of the train split (for a learned vocabulary)."""
+        return [text for row in self.examples(self.config.train_split)
+                for text in [row["context"]] + row["choices"]]
+
+    def _example(self, row, split):
+        """A row in any of the supported layouts -> {"context", "choices", "label"}."""
+        options = self.config.options
+        context_field = options.get("context_field", "context")
+        choices_field = options.get("choices_field", "choices")
+        if context_field in row:
+            context = row[context_field]
+        elif "startphrase" in row or "ctx" in row:
+            context = row.get("startphrase", row.get("ctx"))
+        elif "sent1" in row:
+            context = f"{row['sent1']} {row.get('sent2', '')}".strip()
+        else:
+            raise ValueError(f"A {split!r} row has no context field {context_field!r} (nor "
+                             f"startphrase/ctx/sent1); its fields are {sorted(row)}. "
+                             "Set options['context_field'].")
+        if choices_field in row or "endings" in row:
+            choices = row.get(choices_field, row.get("endings"))
+            if isinstance(choices, str):  # a JSON list in a CSV/TSV cell
+                choices = json.loads(choices)
+        elif "ending0" in row:
+            choices = [row[f"ending{i}"] for i in range(len(row)) if f"ending{i}" in row]
+        else:
+            raise ValueError(f"A {split!r} row has no choices field {choices_field!r} (nor "
+                             f"endings/ending0...); its fields are {sorted(row)}. "
+                             "Set options['choices_field'].")
+        label = int(row[self.config.label_field])
+        if not 0 <= label < len(choices):
+            raise ValueError(f"Label {label} is not the index of one of the {len(choices)} "
+                             f"choices of {context[:60]!r} ({split!r}; TFDS test splits have "
+                             "no labels).")
+        return {"context": str(context), "choices": [str(c) for c in choices], "label": label}
+
+    def _columns(self, split):
+        rows = self.examples(split)
+        if not rows:
+            raise ValueError(f"Split {split!r} of {self.config.data or 'the synthetic set'} "
+                             "is empty.")
+        counts = {len(row["choices"]) for row in rows}
+        if len(counts) != 1:
+            raise ValueError(f"Split {split!r} mixes numbers of choices {sorted(counts)}; every "
+                             "example needs the same number.")
+        return {"context": [row["context"] for row in rows],
+                "choices": [row["choices"] for row in rows],
+                "label": np.array([row["label"] for row in rows], np.int32)}
+
+    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        """(inputs int32 [batch, choices, seq], labels int32 [batch]) batches."""
+
+        def preprocess(batch):
+            choices = tf.shape(batch["choices"])[1]
+            contexts = tf.repeat(batch["context"], choices)  # each context once per choice
+            packed = preprocessor(contexts, tf.reshape(batch["choices"], [-1]))
+            grouped = {name: tf.reshape(value, [-1, choices, tf.shape(value)[1]])
+                       for name, value in packed.items()}
+            return grouped, batch["label"]
+
+        return make_dataset(self._columns(split), batch_size, training, preprocess,
+                            start_step=start_step, seed=seed)
+
+    # ---------------------------------------------------------- model
+
+    def build_model(self, backbone):
+        """[batch, choices, seq] inputs -> {"logits": float32 [batch, choices]}."""
+        inputs = {name: keras.Input(shape=(None,) + tuple(tensor.shape[1:]), dtype=tensor.dtype,
+                                    name=name)
+                  for name, tensor in backbone.input.items()}
+        flatten = FlattenChoices(name="flatten_choices")
+        features = text_features(backbone({name: flatten(x) for name, x in inputs.items()}))
+        head = MultipleChoiceHead(dropout=self.config.options.get("dropout", 0.1),
+                                  dtype=backbone.dtype_policy, name="multiple_choice_head")
+        logits = head(features, inputs["input_word_ids"])
+        return keras.Model(inputs, {"logits": logits}, name=f"{backbone.name}_{self.name}")
+
+    def build_losses(self):
+        return {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+
+    def build_metrics(self):
+        return {"logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+    # ----------------------------------------------------- evaluation
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        dataset = self.build_dataset(split, preprocessor, batch_size, training=False)
+        labels = np.concatenate([np.asarray(y) for _, y in dataset])
+        logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
+        return {"accuracy": metrics.accuracy(labels, logits.argmax(-1))}
+
+    primary_metric = "accuracy"

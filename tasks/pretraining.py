@@ -1,0 +1,323 @@
+"""Masked-LM pretraining, with BERT's next-sentence or ALBERT's sentence-order task.
+
+Data -> documents (lists of sentences) -> sentence pairs (kerasbert.text.pairs,
+in Python, once per split) -> in tf.data: pack each pair with the
+preprocessor, then mask it with `MaskedLMMasker` (15% of the tokens,
+80/10/10), seeded by (seed, batch number) so a resumed run masks its
+batches exactly as an uninterrupted one. Evaluation masks are fixed.
+
+Batches: features {input_word_ids (masked), input_mask, input_type_ids,
+masked_lm_positions}, labels {"mlm_logits": masked_lm_ids,
+"nsp_logits" | "sop_logits": pair label} and sample weights
+{"mlm_logits": masked_lm_weights, sentence output: 1}.
+
+Model: a functional keras.Model, the backbone + an MLM head tied to its
+token embedding on the masked positions (kerasbert.layers.pretraining,
+which also reloads the tie) + dense to 2 on the pooled output. Loss:
+cross-entropy over the masked tokens (padded prediction slots weigh 0) +
+cross-entropy of the sentence task. evaluate() gives mlm_accuracy,
+perplexity (exp of the mean masked-token loss) and nsp_accuracy /
+sop_accuracy.
+
+Data (TaskConfig.data):
+  ""           a seeded synthetic corpus (`grammar_documents`), no download.
+  a text file  google-research/bert's create_pretraining_data input: one
+               sentence per line, a blank line between documents. A folder
+               holds {split}.txt; a single file is split by document, the
+               last `validation_fraction` of them the validation split.
+  a TFDS name  e.g. "c4/en": each example's options["text_field"]
+               ("text") is a document, split into sentences at line breaks
+               and sentence ends. Needs a network and is read into memory
+               whole (slice it: --train_split "train[:10000]"); tested only
+               with stand-in rows. (tasks.data.tfds_reader.is_tfds_name
+               takes a name with a dot, "wikipedia/20230601.en", for a file.)
+
+Options (TaskConfig.options):
+  sentence_task    "nsp", "sop" or "none"; default from the backbone: ALBERT
+                   sop, DistilBERT none, others nsp. Without one, pairs are
+                   consecutive segments in document order.
+  max_predictions  masked tokens per sequence at most (20).
+  selection_rate   share of tokens predicted (0.15).
+  whole_word       mask whole words (False); max_ngram spans of up to n
+                   units, ALBERT style (1).
+  segment_words    words per segment: each document's sentences are
+                   packed greedily into segments of up to this many words
+                   (default: what fills about half a sequence,
+                   (sequence_length - 3) * 2 // 5); 0: one sentence each.
+  validation_fraction  of a single file's documents (0.1).
+  pairs_seed       seed of the pairing (0).
+"""
+
+import os
+import random
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from kerasbert.layers import ClassificationHead
+from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
+from kerasbert.text import MaskedLMMasker, next_sentence_pairs, sentence_order_pairs
+from tasks.base import Task
+from tasks.classification import text_features
+from tasks.data.pipeline import make_dataset
+from tasks.data.tfds_reader import is_tfds_name, load_tfds
+
+# A tiny world for the embedded corpus: every word but the adjective is
+# predictable from the rest of its document (see grammar_documents).
+ANIMALS = {  # animal: (food, home, sound)
+    "cat": ("fish", "house", "meows"), "dog": ("bones", "kennel", "barks"),
+    "bird": ("seeds", "nest", "sings"), "cow": ("grass", "barn", "moos"),
+    "horse": ("hay", "stable", "neighs"), "duck": ("bread", "pond", "quacks"),
+}
+ADJECTIVES = ("big", "small", "old", "young")
+NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+SYNTHETIC_DOCUMENTS = {"train": 500}  # any other split: 150
+
+
+def grammar_documents(count, seed):
+    """`count` five-sentence stories about one animal each, in a fixed order.
+
+    "the big cat lives in the house / every morning the cat meows / the cat
+    eats fish / then the cat counts four five six / at night the cat sleeps
+    in the house". A masked word is predictable from its sentence (the
+    template, consecutive numbers) or from the animal (its food, home and
+    sound); the adjective is random. A random "next" sentence breaks both
+    the order of the templates and (5 times in 6) the animal, so NSP and
+    SOP are learnable too.
+    """
+    rng = random.Random(seed)
+    documents = []
+    for _ in range(count):
+        animal = rng.choice(sorted(ANIMALS))
+        food, home, sound = ANIMALS[animal]
+        start = rng.randrange(len(NUMBERS) - 2)
+        documents.append([
+            f"the {rng.choice(ADJECTIVES)} {animal} lives in the {home}",
+            f"every morning the {animal} {sound}",
+            f"the {animal} eats {food}",
+            f"then the {animal} counts {' '.join(NUMBERS[start:start + 3])}",
+            f"at night the {animal} sleeps in the {home}",
+        ])
+    return documents
+
+
+def read_documents(path):
+    """A text file with one sentence per line and blank lines between documents."""
+    documents, current = [], []
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            line = line.strip()
+            if line:
+                current.append(line)
+            elif current:
+                documents.append(current)
+                current = []
+    if current:
+        documents.append(current)
+    return documents
+
+
+def split_sentences(text):
+    """Lines, then sentence ends (. ! ? followed by a space): for TFDS documents."""
+    return [s for line in text.splitlines() for s in re.split(r"(?<=[.!?])\s+", line.strip()) if s]
+
+
+def default_sentence_task(backbone):
+    """ALBERT -> "sop", DistilBERT (no segments, no pooler) -> None, others -> "nsp"."""
+    if isinstance(backbone, zoo.AlbertBackbone):
+        return "sop"
+    if isinstance(backbone, zoo.DistilBertBackbone):
+        return None
+    return "nsp"
+
+
+class PretrainingTask(Task):
+    """Masked LM (+ NSP or SOP) on sentence pairs cut from documents."""
+
+    name = "pretraining"
+    primary_metric = "mlm_accuracy"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._documents = {}
+        self._pairs = {}
+        self._backbone_sentence_task = "nsp"  # until build_model sees the backbone
+
+    @property
+    def sentence_task(self):
+        """The sentence task, "nsp", "sop" or None: options["sentence_task"], else the
+        backbone family's (see default_sentence_task; "nsp" before build_model)."""
+        given = self.config.options.get("sentence_task", "default")
+        if given == "default":
+            return self._backbone_sentence_task
+        if given in (None, "none", "None", ""):
+            return None
+        if given not in ("nsp", "sop"):
+            raise ValueError(f"options['sentence_task'] must be 'nsp', 'sop' or 'none', "
+                             f"not {given!r}.")
+        return given
+
+    # ----------------------------------------------------------- data
+
+    def documents(self, split):
+        """The split's documents, each a list of sentences (read once, then kept)."""
+        if split not in self._documents:
+            data, options = self.config.data, self.config.options
+            if not data:
+                documents = grammar_documents(SYNTHETIC_DOCUMENTS.get(split, 150),
+                                              seed=0 if split == "train" else 1)
+            elif is_tfds_name(data):
+                field = options.get("text_field", "text")
+                documents = [split_sentences(row[field]) for row in load_tfds(data, split)]
+            elif os.path.isdir(data):
+                documents = read_documents(os.path.join(data, f"{split}.txt"))
+            else:
+                documents = read_documents(data)
+                cut = len(documents) - round(len(documents) * options.get(
+                    "validation_fraction", 0.1))
+                documents = documents[:cut] if split == self.config.train_split else \
+                    documents[cut:]
+            self._documents[split] = [d for d in documents if d]
+        return self._documents[split]
+
+    def training_texts(self):
+        return [sentence for document in self.documents(self.config.train_split)
+                for sentence in document]
+
+    def examples(self, split):
+        """[{"text_a", "text_b", "label"}]: the split's sentence pairs for the sentence task."""
+        key = (split, self.sentence_task)
+        if key not in self._pairs:
+            documents = self.documents(split)
+            words = self.config.options.get("segment_words",
+                                            (self.config.sequence_length - 3) * 2 // 5)
+            seed = self.config.options.get("pairs_seed", 0)
+            if self.sentence_task == "nsp":
+                pairs = next_sentence_pairs(documents, seed, max_words=words or None)
+            else:  # sop, or MLM alone: consecutive segments, put back in order
+                pairs = sentence_order_pairs(documents, seed, max_words=words or None)
+                if self.sentence_task is None:
+                    pairs = [(b, a, 0) if label else (a, b, 0) for a, b, label in pairs]
+            if not pairs:
+                raise ValueError(f"No sentence pairs in split {split!r} of "
+                                 f"{self.config.data or 'the synthetic corpus'}: documents "
+                                 "need at least two segments.")
+            self._pairs[key] = [{"text_a": a, "text_b": b, "label": label}
+                                for a, b, label in pairs]
+        return self._pairs[key]
+
+    def masker(self, vocabulary):
+        options = self.config.options
+        return MaskedLMMasker.from_vocabulary(
+            vocabulary, max_predictions=int(options.get("max_predictions", 20)),
+            selection_rate=float(options.get("selection_rate", 0.15)),
+            whole_word=bool(options.get("whole_word", False)),
+            max_ngram=int(options.get("max_ngram", 1)))
+
+    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        """(features, labels, sample weights) batches; see the module docstring.
+
+        Call build_model first when the sentence task comes from the backbone.
+        """
+        rows = self.examples(split)
+        columns = {"text_a": [r["text_a"] for r in rows], "text_b": [r["text_b"] for r in rows],
+                   "label": np.array([r["label"] for r in rows], np.int32)}
+        masker = self.masker(preprocessor.vocabulary)
+        sentence_output = self.sentence_task and f"{self.sentence_task}_logits"
+
+        def pack(batch):
+            return preprocessor(batch["text_a"], batch["text_b"]), batch["label"]
+
+        def mask(batch_number, packed):
+            inputs, label = packed
+            masked = masker(inputs["input_word_ids"],
+                            seed=tf.stack([tf.cast(seed, tf.int64), batch_number]))
+            features = {**inputs, "input_word_ids": masked["input_word_ids"],
+                        "masked_lm_positions": masked["masked_lm_positions"]}
+            labels = {"mlm_logits": masked["masked_lm_ids"]}
+            weights = {"mlm_logits": masked["masked_lm_weights"]}
+            if sentence_output:
+                labels[sentence_output] = label
+                weights[sentence_output] = tf.ones_like(label, tf.float32)
+            return features, labels, weights
+
+        dataset = make_dataset(columns, batch_size, training, pack, start_step=start_step,
+                               seed=seed)
+        # Batch k of the stream is number start_step + k, however the run started.
+        dataset = dataset.enumerate(start=start_step).map(mask, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    # ---------------------------------------------------------- model
+
+    def build_model(self, backbone):
+        """Backbone inputs + masked_lm_positions -> {"mlm_logits", "<sentence task>_logits"}.
+
+        mlm_logits: float32 [batch, max_predictions, vocab] from the MLM head
+        tied to the backbone's token embedding, with a Keras mask on the
+        padded slots; the sentence logits float32 [batch, 2] from a dense
+        layer on the pooled output ([CLS] without a pooler).
+        """
+        self._backbone_sentence_task = default_sentence_task(backbone)
+        inputs = dict(backbone.input)
+        positions = keras.Input(shape=(None,), dtype="int32", name="masked_lm_positions")
+        features = backbone(inputs)
+        head = TiedMaskedLMHead(
+            backbone.token_embedding, activation=getattr(backbone, "activation", "gelu"),
+            layer_norm_epsilon=getattr(backbone, "layer_norm_epsilon", 1e-12),
+            dtype=backbone.dtype_policy, name="mlm_head")
+        logits = head(features["sequence_output"], positions)
+        slots = PredictionSlots(dtype="float32", name="mlm_predictions")
+        outputs = {"mlm_logits": slots([logits, positions])}
+        if self.sentence_task:
+            sentence_head = ClassificationHead(2, dropout=0.0, dtype=backbone.dtype_policy,
+                                               name=f"{self.sentence_task}_head")
+            outputs[f"{self.sentence_task}_logits"] = sentence_head(text_features(features))
+        return keras.Model({**inputs, "masked_lm_positions": positions}, outputs,
+                           name=f"{backbone.name}_{self.name}")
+
+    def build_losses(self):
+        """Cross-entropies; the MLM one averages over the real masked tokens only."""
+        losses = {"mlm_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+        if self.sentence_task:
+            losses[f"{self.sentence_task}_logits"] = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True)
+        return losses
+
+    def build_metrics(self):
+        """Accuracies; the MLM one over real masked tokens (the logits carry a Keras mask)."""
+        metrics = {"mlm_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+        if self.sentence_task:
+            metrics[f"{self.sentence_task}_logits"] = [
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return metrics
+
+    # ----------------------------------------------------- evaluation
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        """mlm_accuracy and perplexity over the masked tokens, and the sentence task's accuracy."""
+        sentence_output = self.sentence_task and f"{self.sentence_task}_logits"
+        weight_sum = right = loss_sum = sentence_right = sentence_count = 0.0
+        for features, labels, weights in self.build_dataset(split, preprocessor, batch_size,
+                                                            training=False):
+            outputs = model.predict_on_batch(features)
+            logits = np.asarray(outputs["mlm_logits"], np.float64)
+            ids, weight = labels["mlm_logits"].numpy(), weights["mlm_logits"].numpy()
+            top = logits.max(-1, keepdims=True)
+            log_norm = top[..., 0] + np.log(np.exp(logits - top).sum(-1))
+            loss = log_norm - np.take_along_axis(logits, ids[..., None], -1)[..., 0]
+            weight_sum += weight.sum()
+            loss_sum += (loss * weight).sum()
+            right += ((logits.argmax(-1) == ids) * weight).sum()
+            if sentence_output:
+                predicted = np.asarray(outputs[sentence_output]).argmax(-1)
+                sentence_right += (predicted == labels[sentence_output].numpy()).sum()
+                sentence_count += len(predicted)
+        scores = {"mlm_accuracy": float(right / max(weight_sum, 1)),
+                  "perplexity": float(np.exp(loss_sum / max(weight_sum, 1)))}
+        if sentence_output:
+            scores[f"{self.sentence_task}_accuracy"] = float(
+                sentence_right / max(sentence_count, 1))
+        return scores
