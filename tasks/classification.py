@@ -10,7 +10,7 @@ from kerasbert.layers import ClassificationHead
 from tasks import metrics
 from tasks.base import Task
 from tasks.data import embedded
-from tasks.data.pipeline import make_dataset
+from tasks.data.pipeline import Bucketing, bucket_lengths_option, make_dataset
 from tasks.data.text_files import read_text_file, split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
 
@@ -72,14 +72,34 @@ class TextClassificationTask(Task):
         return columns
 
     def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        """See Task.build_dataset. options["bucket"] (True) or
+        options["bucket_lengths"] (list of ints) pad each training batch to
+        the smallest bucket length holding its longest example, with
+        examples of similar length batched together; options["bucket_window"]
+        (default 64) is how many batches are grouped at a time. Evaluation
+        keeps fixed padding. See tasks.data.pipeline."""
         texts = len(self.config.text_fields)
 
         def preprocess(batch):
             inputs = preprocessor(*[batch[f"text_{i}"] for i in range(texts)])
             return inputs, batch["label"]
 
+        bucketing = None
+        lengths = bucket_lengths_option(self.config.options, preprocessor.sequence_length)
+        if training and lengths:
+
+            def tokenize(batch):
+                ids = preprocessor.tokenize(*[batch[f"text_{i}"] for i in range(texts)])
+                return (tuple(ids), batch["label"]), preprocessor.packed_lengths(*ids)
+
+            def pack(tokenized, width):
+                ids, labels = tokenized
+                return preprocessor.pack(*ids, length=width), labels
+
+            bucketing = Bucketing(lengths, tokenize, pack,
+                                  window=int(self.config.options.get("bucket_window", 64)))
         return make_dataset(self._columns(split), batch_size, training, preprocess,
-                            start_step=start_step, seed=seed)
+                            start_step=start_step, seed=seed, bucketing=bucketing)
 
     # ---------------------------------------------------------- model
 

@@ -34,6 +34,8 @@ flags.DEFINE_string("label_field", "label", "Label column.")
 flags.DEFINE_integer("num_classes", None, "Classes (default: from the training labels).")
 flags.DEFINE_list("labels", [], "Label names in id order (default: sorted training labels).")
 flags.DEFINE_integer("sequence_length", 128, "Packed length of text inputs.")
+flags.DEFINE_bool("bucket", False, "Text training batches padded to the smallest of 16, 32, "
+                  "64, ... sequence_length that holds them, grouping similar lengths.")
 flags.DEFINE_enum("truncation", "longest_first", ["longest_first", "head", "tail", "head+tail"],
                   "How text over sequence_length is cut.")
 flags.DEFINE_integer("vocab_size", 8000, "Vocabulary learned from the training texts when "

@@ -49,6 +49,7 @@ class RunSettings:
     labels: tuple = ()
     sequence_length: int = 128
     truncation: str = "longest_first"
+    bucket: bool = False
     vocab_size: int = 8000
     batch_size: int = 32
     eval_batch_size: int = 64
@@ -119,6 +120,8 @@ def make_strategy(name, tpu=""):
 
 def make_task(settings):
     options = dict(settings.options)
+    if settings.bucket:
+        options["bucket"] = True
     if settings.labels:
         options["labels"] = list(settings.labels)
     config = TaskConfig(data=settings.data, train_split=settings.train_split,

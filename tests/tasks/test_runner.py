@@ -1,0 +1,46 @@
+"""The runner fine-tunes a real checkpoint folder with the performance flags on."""
+
+import json
+import os
+
+import pytest
+
+from tasks import runner
+from tests.tasks import synthetic
+from tests.text_corpus import training_corpus
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+
+def hf_checkpoint(folder):
+    """A random BERT saved by transformers, with its tokenizer (as users have them)."""
+    folder.mkdir()
+    trainer = tokenizers.BertWordPieceTokenizer(lowercase=True)
+    trainer.train_from_iterator(training_corpus() + ["good bad red green blue"] * 10,
+                                vocab_size=400,
+                                special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    trainer.save_model(str(folder))
+    transformers.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(str(folder))
+    config = transformers.BertConfig(vocab_size=trainer.get_vocab_size(), hidden_size=32,
+                                     num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64)
+    transformers.BertModel(config).save_pretrained(str(folder))
+    return folder
+
+
+def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path):
+    checkpoint = hf_checkpoint(tmp_path / "bert")
+    data = synthetic.color_multilabel(tmp_path / "data", train=300, validation=60)
+    settings = runner.RunSettings(
+        task="multilabel", init_checkpoint=str(checkpoint), data=str(data),
+        model_dir=str(tmp_path / "run"), sequence_length=32, train_steps=40, steps_per_loop=20,
+        batch_size=16, learning_rate=1e-3, mixed_precision="bfloat16", jit_compile=True,
+        bucket=True)
+    result = runner.run(settings)
+    assert result["step"] == 40
+    assert set(result["final"]) == {"micro_f1", "macro_f1"}
+    with open(tmp_path / "run" / "metrics.json") as file:
+        assert json.load(file)["step"] == 40
+    assert os.path.exists(tmp_path / "run" / "model.keras")
+    assert not os.path.exists(tmp_path / "run" / "vocab.txt")  # the checkpoint's own vocabulary
