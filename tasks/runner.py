@@ -177,6 +177,10 @@ def make_backbone(task, settings, preprocessor):
 def run(settings):
     """Trains and evaluates; returns {"step", "final", "best"} (also in metrics.json)."""
     keras.utils.set_random_seed(settings.seed)
+    if settings.mixed_precision:
+        # The global policy, not only the backbone's: the task model takes it,
+        # and Keras adds float16 loss scaling from the model's policy.
+        keras.config.set_dtype_policy(f"mixed_{settings.mixed_precision}")
     strategy = make_strategy(settings.strategy, settings.tpu)
     task = make_task(settings)
     preprocessor = (text_preprocessor(task, settings, settings.source, strategy)

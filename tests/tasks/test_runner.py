@@ -44,3 +44,25 @@ def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path):
         assert json.load(file)["step"] == 40
     assert os.path.exists(tmp_path / "run" / "model.keras")
     assert not os.path.exists(tmp_path / "run" / "vocab.txt")  # the checkpoint's own vocabulary
+
+
+def test_float16_gets_loss_scaling(tmp_path, monkeypatch):
+    import keras
+
+    from tasks import training
+
+    seen = {}
+    original = training.train
+
+    def spy(task, model, optimizer, *args, **kwargs):
+        result = original(task, model, optimizer, *args, **kwargs)
+        seen["optimizer"] = model.optimizer
+        return result
+
+    monkeypatch.setattr(training, "train", spy)
+    settings = runner.RunSettings(model="vit_test_tiny", model_dir=str(tmp_path / "run"),
+                                  train_steps=4, steps_per_loop=4, batch_size=8,
+                                  mixed_precision="float16")
+    result = runner.run(settings)
+    assert isinstance(seen["optimizer"], keras.optimizers.LossScaleOptimizer)
+    assert result["final"]["top1_accuracy"] >= 0.0
