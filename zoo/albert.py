@@ -2,7 +2,7 @@
 
 import keras
 
-from zoo.registry import register_family, register_preset
+from zoo.registry import register_family, register_presets
 from zoo.backbone import forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
@@ -75,5 +75,4 @@ _PRESETS = [
      5_952, "Tiny random ALBERT (4 layers, 2 groups) for tests (not published)."),
 ]
 
-for _name, _arguments, _parameters, _description in _PRESETS:
-    register_preset(_name, "albert", _arguments, _description, _parameters)
+register_presets("albert", _PRESETS)

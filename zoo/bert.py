@@ -2,7 +2,7 @@
 
 import keras
 
-from zoo.registry import register_family, register_preset
+from zoo.registry import register_family, register_presets
 from zoo.backbone import forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
@@ -78,5 +78,4 @@ _PRESETS = [
      6_896, "Tiny random BERT for tests and demos (not a published model)."),
 ]
 
-for _name, _arguments, _parameters, _description in _PRESETS:
-    register_preset(_name, "bert", _arguments, _description, _parameters)
+register_presets("bert", _PRESETS)

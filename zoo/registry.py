@@ -39,6 +39,12 @@ def register_preset(name, family, arguments, description, parameters):
     _PRESETS[name] = Preset(name, family, dict(arguments), description, parameters)
 
 
+def register_presets(family, rows):
+    """Registers (name, arguments, published parameters, description) rows."""
+    for name, arguments, parameters, description in rows:
+        register_preset(name, family, arguments, description, parameters)
+
+
 def available():
     """Sorted names of every preset."""
     return sorted(_PRESETS)

@@ -8,7 +8,7 @@ Hugging Face's BertModel does.
 
 import keras
 
-from zoo.registry import register_family, register_preset
+from zoo.registry import register_family, register_presets
 from zoo.backbone import dense_parameters, forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
@@ -86,5 +86,4 @@ _PRESETS = [
      2_360, "Tiny random TinyBERT student for tests (not a published model)."),
 ]
 
-for _name, _arguments, _parameters, _description in _PRESETS:
-    register_preset(_name, "tinybert", _arguments, _description, _parameters)
+register_presets("tinybert", _PRESETS)

@@ -12,7 +12,7 @@ import keras
 from kerasbert.layers import PatchEmbeddings, Pooler, TransformerStack
 from kerasbert.layers.precision import norm_policy
 from zoo.backbone import Backbone, block_parameters, dense_parameters
-from zoo.registry import register_family, register_preset
+from zoo.registry import register_family, register_presets
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -134,5 +134,4 @@ _PRESETS = [
      7_856, "Tiny random ViT (32x32 images, 8x8 patches) for tests (not published)."),
 ]
 
-for _name, _arguments, _parameters, _description in _PRESETS:
-    register_preset(_name, "vit", _arguments, _description, _parameters)
+register_presets("vit", _PRESETS)

@@ -9,7 +9,7 @@ saturates it.
 import keras
 from keras import ops
 
-from kerasbert.layers.initializers import default_initializer
+from kerasbert.layers.initializers import default_initializer, fresh
 
 # Added to masked scores before the float32 softmax; exp() of it is exactly 0.
 _MASKED_SCORE = -1e9
@@ -51,9 +51,7 @@ class MultiHeadAttention(keras.layers.Layer):
     def _dense(self, units, name):
         return keras.layers.Dense(
             units,
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
+            kernel_initializer=fresh(self.kernel_initializer),
             dtype=self.dtype_policy,
             name=name,
         )

@@ -5,11 +5,8 @@ import numpy as np
 from keras import ops
 
 from kerasbert.layers.initializers import default_initializer
+from kerasbert.layers.initializers import fresh as _fresh
 from kerasbert.layers.precision import norm_policy
-
-
-def _fresh(initializer):
-    return keras.initializers.get(keras.initializers.serialize(initializer))
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")

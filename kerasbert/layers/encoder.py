@@ -10,7 +10,7 @@ from keras import ops
 
 from kerasbert.layers.activations import get_activation
 from kerasbert.layers.attention import MultiHeadAttention
-from kerasbert.layers.initializers import default_initializer
+from kerasbert.layers.initializers import default_initializer, fresh
 from kerasbert.layers.precision import norm_policy
 
 
@@ -53,10 +53,7 @@ class TransformerBlock(keras.layers.Layer):
         )
 
     def _initializer(self):
-        # A fresh copy per weight, so no two weights share a seed.
-        return keras.initializers.get(
-            keras.initializers.serialize(self.kernel_initializer)
-        )
+        return fresh(self.kernel_initializer)
 
     def build(self, input_shape):
         hidden_size = input_shape[-1]
