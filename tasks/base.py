@@ -19,6 +19,8 @@ inputs and `kerasbert.layers` heads, so a saved one reloads with
 import dataclasses
 from typing import Optional
 
+import numpy as np
+
 
 @dataclasses.dataclass
 class TaskConfig:
@@ -92,3 +94,14 @@ class Task:
     def primary_metric(self):
         """The metric best-model tracking maximises."""
         raise NotImplementedError
+
+
+def labels_and_predictions(model, dataset, output="logits"):
+    """(labels, model output) over an evaluation dataset of (features, labels).
+
+    The dataset is cached, so preprocessing (tokenization) runs once, not
+    once for the labels and again for the predictions.
+    """
+    dataset = dataset.cache()
+    labels = np.concatenate([np.asarray(y) for _, y in dataset])
+    return labels, model.predict(dataset.map(lambda x, y: x), verbose=0)[output]

@@ -8,7 +8,7 @@ import numpy as np
 
 from kerasbert.layers import ClassificationHead
 from tasks import metrics
-from tasks.base import Task
+from tasks.base import Task, labels_and_predictions
 from tasks.data import embedded
 from tasks.data.pipeline import Bucketing, bucket_lengths_option, make_dataset
 from tasks.data.text_files import read_text_file, split_file
@@ -124,8 +124,7 @@ class TextClassificationTask(Task):
 
     def predict(self, model, split, preprocessor, batch_size):
         dataset = self.build_dataset(split, preprocessor, batch_size, training=False)
-        labels = np.concatenate([np.asarray(y) for _, y in dataset])
-        logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
+        labels, logits = labels_and_predictions(model, dataset)
         return labels, logits
 
     def evaluate(self, model, split, preprocessor, batch_size):

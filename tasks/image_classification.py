@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from kerasbert.layers import ClassificationHead
 from tasks import metrics
-from tasks.base import Task
+from tasks.base import Task, labels_and_predictions
 from tasks.data import embedded
 from tasks.data.pipeline import make_dataset
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
@@ -134,8 +134,7 @@ class ImageClassificationTask(Task):
 
     def evaluate(self, model, split, image_shape, batch_size):
         dataset = self.build_dataset(split, image_shape, batch_size, training=False)
-        labels = np.concatenate([np.asarray(y) for _, y in dataset])
-        logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
+        labels, logits = labels_and_predictions(model, dataset)
         scores = {"top1_accuracy": metrics.accuracy(labels, logits.argmax(-1))}
         if logits.shape[-1] > 5:
             scores["top5_accuracy"] = metrics.top_k_accuracy(labels, logits, 5)

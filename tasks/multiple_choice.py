@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
 from tasks import metrics
-from tasks.base import Task
+from tasks.base import Task, labels_and_predictions
 from tasks.classification import text_features
 from tasks.data.pipeline import make_dataset
 from tasks.data.text_files import split_file
@@ -195,8 +195,7 @@ class MultipleChoiceTask(Task):
 
     def evaluate(self, model, split, preprocessor, batch_size):
         dataset = self.build_dataset(split, preprocessor, batch_size, training=False)
-        labels = np.concatenate([np.asarray(y) for _, y in dataset])
-        logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
+        labels, logits = labels_and_predictions(model, dataset)
         return {"accuracy": metrics.accuracy(labels, logits.argmax(-1))}
 
     primary_metric = "accuracy"
