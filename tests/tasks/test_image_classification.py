@@ -23,6 +23,9 @@ def test_embedded_default_reaches_stated_accuracy(tmp_path):
     assert result["final"]["top5_accuracy"] >= 0.95, result
     for name in ("model.keras", "best_model.keras", "metrics.json", "best.json"):
         assert os.path.exists(tmp_path / "run" / name), name
+    event_files = [f for _, _, files in os.walk(tmp_path / "run" / "logs") for f in files
+                   if f.startswith("events.out.tfevents")]
+    assert event_files  # TensorBoard logs
     # The saved task model reloads with kerasbert and zoo only, nothing from tasks.
     check = ("import sys, zoo, keras, numpy as np; "
              f"m = keras.saving.load_model({str(tmp_path / 'run' / 'model.keras')!r}); "
