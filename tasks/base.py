@@ -50,6 +50,8 @@ class Task:
 
     name = None
     text = True  # False for image tasks: no tokenizer needed
+    distills = False  # True: the runner loads a teacher and builds a student (prepare)
+    primary_mode = "max"  # "min" for a primary metric that is a loss
 
     def __init__(self, config):
         self.config = config
@@ -92,8 +94,18 @@ class Task:
 
     @property
     def primary_metric(self):
-        """The metric best-model tracking maximises."""
+        """The metric best-model tracking maximises (minimises: primary_mode "min")."""
         raise NotImplementedError
+
+    def trained_model(self, model):
+        """The part of `model` that training changes, which checkpoints hold:
+        the model itself, except for distillation (the student alone)."""
+        return model
+
+    def saved_model(self, model):
+        """What model.keras and best_model.keras hold: the model itself, except
+        for distillation (the student, as an ordinary task model or backbone)."""
+        return model
 
 
 def labels_and_predictions(model, dataset, output="logits"):

@@ -4,6 +4,8 @@
     python -m tasks.run --task=classification --model=bert_tiny_uncased
     python -m tasks.run --task=classification --init_checkpoint=bert-base-uncased/ \
         --data=glue/sst2 --text_fields=sentence --model_dir=runs/sst2
+    python -m tasks.run --task=distill_tinybert_task --teacher=runs/sst2/model.keras \
+        --student=tinybert_4l_312d --data=glue/sst2 --text_fields=sentence
 
 `--helpfull` lists every flag; `--flagfile=FILE` reads flags from a file.
 The same command started again resumes from the run's last checkpoint.
@@ -17,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 from absl import app, flags, logging  # noqa: E402
 
 TASK_NAMES = ("classification", "regression", "multilabel", "tagging", "question_answering",
-              "multiple_choice", "pretraining", "image_classification")
+              "multiple_choice", "pretraining", "image_classification", "distill_distilbert",
+              "distill_tinybert_general", "distill_tinybert_task")
 
 flags.DEFINE_enum("task", "image_classification", TASK_NAMES, "The task to train.")
 flags.DEFINE_string("model", None, "A preset name (random init; see `python -m zoo --list`) "
@@ -65,6 +68,39 @@ flags.DEFINE_string("model_dir", None, "Checkpoints, logs, metrics.json, model.k
                     "Default: runs/<task>.")
 flags.DEFINE_string("export_dir", None, "Export the trained model for TF Serving here.")
 flags.DEFINE_integer("seed", 0, "Seed of data order and initialisation.")
+
+# Distillation (--task=distill_*): see tasks/distillation and the README.
+flags.DEFINE_string("teacher", None, "distill_*: the teacher, frozen: a checkpoint zoo.load "
+                    "reads (with its MLM or classifier head) or a tasks.run model.keras. Its "
+                    "tokenizer is the student's.")
+flags.DEFINE_string("student", None, "distill_tinybert_*: the student, a preset "
+                    "(tinybert_4l_312d; gets the teacher's vocabulary and a fit_dense to its "
+                    "width) or a checkpoint (a general TinyBERT's model.keras).")
+flags.DEFINE_list("student_layers", None, "distill_distilbert: teacher layers (0-based) the "
+                  "student copies; default half of them, evenly spread (12 -> 0,2,4,7,9,11).")
+flags.DEFINE_list("layer_map", None, "distill_tinybert_*: teacher layer (1-based) each "
+                  "student layer learns from; default uniform (12 -> 4: 3,6,9,12).")
+flags.DEFINE_float("temperature", None, "Softmax temperature of the soft targets "
+                   "(default: 2.0 DistilBERT, 1.0 TinyBERT).")
+flags.DEFINE_float("alpha_ce", None, "distill_distilbert: weight of the KL loss (5.0).")
+flags.DEFINE_float("alpha_mlm", None, "distill_distilbert: weight of the MLM loss (2.0).")
+flags.DEFINE_float("alpha_cos", None, "distill_distilbert: weight of the cosine loss (1.0).")
+flags.DEFINE_float("alpha_mse", None, "distill_distilbert: weight of the logits MSE (0.0).")
+flags.DEFINE_enum("distill_stage", None, ["intermediate", "prediction", "both"],
+                  "distill_tinybert_task: which losses (default both: intermediate layers, "
+                  "then predictions).")
+flags.DEFINE_float("intermediate_fraction", None, "distill_tinybert_task with stage both: "
+                   "share of the steps on intermediate layers (0.5).")
+flags.DEFINE_enum("distill_task", None, ["classification", "regression", "multilabel",
+                                         "tagging"],
+                  "distill_tinybert_task: the task the teacher was fine-tuned on "
+                  "(classification).")
+flags.DEFINE_integer("augment_copies", None, "distill_tinybert_task: TinyBERT data "
+                     "augmentation, copies per training example (default 0: off).")
+flags.DEFINE_string("augment_model", None, "The masked LM that proposes replacement words "
+                    "for --augment_copies (a BERT checkpoint with its MLM head).")
+flags.DEFINE_float("augment_probability", None, "Chance each eligible word is replaced (0.4).")
+flags.DEFINE_integer("augment_top_k", None, "Replacement candidates per word (15).")
 FLAGS = flags.FLAGS
 
 

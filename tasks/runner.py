@@ -32,7 +32,23 @@ def task_classes():
 
     for cls in (TaggingTask, QuestionAnsweringTask, MultipleChoiceTask, PretrainingTask):
         classes[cls.name] = cls
+    from tasks.distillation.distilbert import DistilBertDistillationTask
+    from tasks.distillation.tinybert import TinyBertGeneralTask, TinyBertTaskDistillationTask
+
+    for cls in (DistilBertDistillationTask, TinyBertGeneralTask, TinyBertTaskDistillationTask):
+        classes[cls.name] = cls
     return classes
+
+
+# Distillation flags -> the task option each sets (when given).
+DISTILLATION_OPTIONS = {
+    "student_layers": "student_layers", "layer_map": "layer_map",
+    "temperature": "temperature", "alpha_ce": "alpha_ce", "alpha_mlm": "alpha_mlm",
+    "alpha_cos": "alpha_cos", "alpha_mse": "alpha_mse", "distill_stage": "stage",
+    "intermediate_fraction": "intermediate_fraction", "distill_task": "distill_task",
+    "augment_copies": "augment_copies", "augment_model": "augment_model",
+    "augment_probability": "augment_probability", "augment_top_k": "augment_top_k",
+}
 
 
 @dataclasses.dataclass
@@ -40,6 +56,8 @@ class RunSettings:
     task: str = "image_classification"
     model: Optional[str] = None
     init_checkpoint: Optional[str] = None
+    teacher: Optional[str] = None
+    student: Optional[str] = None
     data: str = ""
     train_split: str = "train"
     eval_split: str = "validation"
@@ -79,7 +97,12 @@ class RunSettings:
         values = {name: flag_values[name].value for name in names if name in flag_values}
         values["text_fields"] = tuple(values.get("text_fields") or ("text",))
         values["labels"] = tuple(values.get("labels") or ())
-        return cls(**values)
+        options = {}
+        for flag, option in DISTILLATION_OPTIONS.items():
+            if flag in flag_values and flag_values[flag].value not in (None, [], ""):
+                value = flag_values[flag].value
+                options[option] = [int(v) for v in value] if isinstance(value, list) else value
+        return cls(**values, options=options)
 
     def __post_init__(self):
         if self.model_dir is None:
@@ -94,7 +117,10 @@ class RunSettings:
 
     @property
     def source(self):
-        """The checkpoint to start from, or None for a preset trained from scratch."""
+        """The checkpoint to start from, or None for a preset trained from scratch
+        (distillation: the teacher, whose tokenizer the student shares)."""
+        if self.teacher:
+            return self.teacher
         if self.init_checkpoint:
             return self.init_checkpoint
         return self.model if self.model and os.path.exists(self.model) else None
@@ -157,12 +183,18 @@ def text_preprocessor(task, settings, source, strategy=None):
     return Preprocessor(WordPieceTokenizer(vocab_file, lower_case=True), **kwargs)
 
 
-def make_backbone(task, settings, preprocessor):
+def backbone_overrides(settings):
+    """Backbone arguments the flags set (dropout, mixed-precision policy)."""
     overrides = {}
     if settings.dropout is not None:
         overrides["dropout"] = settings.dropout
     if settings.mixed_precision:
         overrides["dtype"] = f"mixed_{settings.mixed_precision}"
+    return overrides
+
+
+def make_backbone(task, settings, preprocessor):
+    overrides = backbone_overrides(settings)
     if settings.source is not None:
         return zoo.load(settings.source, **overrides)
     preset = settings.model or DEFAULT_PRESETS.get(settings.task, "bert_tiny_uncased")
@@ -183,17 +215,29 @@ def run(settings):
         keras.config.set_dtype_policy(f"mixed_{settings.mixed_precision}")
     strategy = make_strategy(settings.strategy, settings.tpu)
     task = make_task(settings)
+    if task.distills != bool(settings.teacher):
+        raise ValueError(f"--teacher is for the distill_* tasks; --task={task.name} "
+                         + ("needs one." if task.distills else "takes none."))
     preprocessor = (text_preprocessor(task, settings, settings.source, strategy)
                     if task.text else None)
+    if task.text and settings.source is not None and distributed.is_chief(strategy):
+        # model.keras + these files form a checkpoint zoo.load_preprocessor reads.
+        zoo.save_tokenizer(preprocessor.tokenizer, settings.model_dir)
 
     with strategy.scope():
-        backbone = make_backbone(task, settings, preprocessor)
+        if task.distills:  # the teacher is loaded, the student built from or for it
+            backbone = task.prepare(settings.teacher, settings.student,
+                                    backbone_overrides(settings))
+        else:
+            backbone = make_backbone(task, settings, preprocessor)
         if not task.text:
             preprocessor = tuple(backbone.image_size) + (backbone.num_channels,)
         model = task.build_model(backbone)
         train_examples = _count(task, settings.train_split)
         steps = settings.train_steps or max(1, math.ceil(
             settings.num_epochs * train_examples / settings.batch_size))
+        if task.distills:
+            task.set_train_steps(steps)
         optimizer = optimization.create_optimizer(
             settings.learning_rate, steps, warmup_fraction=settings.warmup_fraction,
             decay=settings.decay, weight_decay=settings.weight_decay,

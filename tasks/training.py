@@ -44,7 +44,7 @@ def _save_atomically(model, path):
     folder = os.path.dirname(path)
     handle, temporary = tempfile.mkstemp(suffix=".keras", dir=folder)
     os.close(handle)
-    copy = keras.Model.from_config(model.get_config())
+    copy = type(model).from_config(model.get_config())
     copy.set_weights(model.get_weights())
     try:
         copy.save(temporary)
@@ -57,12 +57,12 @@ def _save_atomically(model, path):
 class _LoopEnd(keras.callbacks.Callback):
     """After each loop: checkpoint, evaluate every `eval_every_loops`, keep the best."""
 
-    def __init__(self, manager, evaluate, primary_metric, settings, best, chief=True):
+    def __init__(self, manager, evaluate, task, settings, best, chief=True):
         super().__init__()
         self.chief = chief  # multi-worker: only the chief writes best.json
         self.manager = manager
         self.evaluate = evaluate
-        self.primary_metric = primary_metric
+        self.task = task
         self.settings = settings
         self.best = best
 
@@ -76,12 +76,13 @@ class _LoopEnd(keras.callbacks.Callback):
             return
         scores = self.evaluate(self.model)
         logging.info("Step %d: %s", step, _format(scores))
-        value = scores[self.primary_metric]
-        if self.best.get("value") is None or value > self.best["value"]:
+        value = scores[self.task.primary_metric]
+        sign = -1 if self.task.primary_mode == "min" else 1
+        if self.best.get("value") is None or sign * value > sign * self.best["value"]:
             self.best.update(value=value, step=step, scores=scores)
             if self.chief:  # multi-worker: the chief alone writes files to model_dir
-                _save_atomically(self.model, os.path.join(self.settings.model_dir,
-                                                          "best_model.keras"))
+                _save_atomically(self.task.saved_model(self.model),
+                                 os.path.join(self.settings.model_dir, "best_model.keras"))
                 _write_json(os.path.join(self.settings.model_dir, "best.json"), self.best)
 
 
@@ -119,7 +120,7 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     # replaces them on the model (a no-op for any other strategy).
     distributed.enable_multi_worker_fit(model)
     chief = distributed.is_chief(strategy)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    checkpoint = tf.train.Checkpoint(model=task.trained_model(model), optimizer=optimizer)
     # Every worker saves (saving may need collectives), but only the chief
     # into model_dir; the others into a temporary folder removed at the end.
     # All of them resume from the chief's checkpoints.
@@ -144,7 +145,7 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
         logging.info("Training already finished at step %d.", start_step)
     else:
         callbacks = [
-            _LoopEnd(manager, evaluate, task.primary_metric, settings, best, chief),
+            _LoopEnd(manager, evaluate, task, settings, best, chief),
             keras.callbacks.TensorBoard(
                 os.path.join(distributed.write_dir(settings.model_dir, strategy), "logs")),
         ]
@@ -158,7 +159,8 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     final_step = int(optimizer.iterations.numpy())
     result = {"step": final_step, "final": scores, "best": best}
     if chief:  # multi-worker: the chief alone writes files to model_dir
-        _save_atomically(model, os.path.join(settings.model_dir, "model.keras"))
+        _save_atomically(task.saved_model(model), os.path.join(settings.model_dir,
+                                                               "model.keras"))
         _write_json(os.path.join(settings.model_dir, "metrics.json"), result)
     distributed.remove_write_dir(settings.model_dir, strategy)
     return result

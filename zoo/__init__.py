@@ -6,7 +6,7 @@ from zoo.bert import BertBackbone
 from zoo.distilbert import DistilBertBackbone
 from zoo.heads import BackboneWithHeads
 from zoo.loading import load
-from zoo.preprocessing import load_preprocessor
+from zoo.preprocessing import load_preprocessor, save_tokenizer
 from zoo.registry import Preset, available, build, families, get_preset
 from zoo.tinybert import TinyBertBackbone
 from zoo.vit import VitBackbone
@@ -25,6 +25,7 @@ __all__ = [
     "get_preset",
     "load",
     "load_preprocessor",
+    "save_tokenizer",
     "save_hf",
 ]
 

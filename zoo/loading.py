@@ -5,7 +5,8 @@ The format is detected from what is on disk:
   keras-hub preset      config.json naming a keras_hub> class + model.weights.h5
   Google TF1 checkpoint bert_model.ckpt(.index) + bert_config.json / albert_config.json
   ViT .npz              the original JAX checkpoints
-  .keras                our own saved models
+  .keras                our own saved models: a backbone, a backbone with heads, or a
+                        task model saved by tasks.run (its backbone is returned)
 """
 
 import os
@@ -78,8 +79,28 @@ def load(path, with_head=False, **overrides):
     return model
 
 
+def _task_backbone(model, path, with_head):
+    """The one zoo backbone inside a saved task model (tasks.run's model.keras)."""
+    from zoo.backbone import Backbone
+
+    found = [layer for layer in model.layers if isinstance(layer, Backbone)]
+    if len(found) != 1:
+        raise ValueError(f"{path} holds a {type(model).__name__} with {len(found)} zoo "
+                         "backbones; zoo.load reads a backbone, a backbone with heads, or a "
+                         "task model built on one backbone.")
+    if with_head:
+        raise ValueError(f"{path} is a task model: its heads are the task's, not a "
+                         "checkpoint's. Load it whole with keras.saving.load_model, or its "
+                         "backbone with zoo.load(path).")
+    return found[0]
+
+
 def _load_keras(path, with_head, overrides):
+    from zoo.backbone import Backbone
+
     model = keras.saving.load_model(path)
+    if not isinstance(model, (Backbone, BackboneWithHeads)):
+        model = _task_backbone(model, path, with_head)
     backbone = model.backbone if isinstance(model, BackboneWithHeads) else model
     if overrides:
         rebuilt = type(backbone).from_config({**backbone.get_config(), **overrides})

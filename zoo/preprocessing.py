@@ -14,6 +14,7 @@ own files, in this order:
 import glob
 import json
 import os
+import shutil
 
 from kerasbert.text.preprocessor import Preprocessor
 
@@ -103,3 +104,30 @@ def load_preprocessor(path, sequence_length=128, truncation="longest_first", pad
     """Strings -> model inputs for the checkpoint at `path`; see Preprocessor."""
     return Preprocessor(load_tokenizer(path), sequence_length=sequence_length,
                         truncation=truncation, pad_to=pad_to, head_length=head_length)
+
+
+def save_tokenizer(tokenizer, folder):
+    """Writes `tokenizer`'s files into `folder` as `load_tokenizer` reads them:
+    vocab.txt (WordPiece) or spiece.model (SentencePiece), and
+    tokenizer_config.json with the casing. Returns the vocabulary file."""
+    from kerasbert.text.sentencepiece import SentencePieceTokenizer
+
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(tokenizer, SentencePieceTokenizer):
+        target = os.path.join(folder, "spiece.model")
+        if os.path.abspath(tokenizer.model_file) != os.path.abspath(target):
+            shutil.copyfile(tokenizer.model_file, target + ".tmp")
+            os.replace(target + ".tmp", target)
+        casing = {"do_lower_case": bool(tokenizer.lower_case)}
+    else:
+        target = os.path.join(folder, "vocab.txt")
+        with open(target + ".tmp", "w", encoding="utf-8") as file:
+            file.writelines(token + "\n" for token in tokenizer.vocabulary.tokens)
+        os.replace(target + ".tmp", target)
+        casing = {"do_lower_case": tokenizer.lower_case,
+                  "strip_accents": tokenizer.strip_accents}
+    config_file = os.path.join(folder, "tokenizer_config.json")
+    with open(config_file + ".tmp", "w") as file:
+        json.dump(casing, file, indent=2)
+    os.replace(config_file + ".tmp", config_file)
+    return target

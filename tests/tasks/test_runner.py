@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from tasks import runner
@@ -43,7 +44,17 @@ def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path):
     with open(tmp_path / "run" / "metrics.json") as file:
         assert json.load(file)["step"] == 40
     assert os.path.exists(tmp_path / "run" / "model.keras")
-    assert not os.path.exists(tmp_path / "run" / "vocab.txt")  # the checkpoint's own vocabulary
+    # The checkpoint's own vocabulary, not one learned from the data, is
+    # written beside the model: model_dir reloads as a checkpoint.
+    with open(tmp_path / "run" / "vocab.txt") as written, open(checkpoint / "vocab.txt") as own:
+        assert written.read().split() == own.read().split()
+    import zoo
+
+    reloaded = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"), sequence_length=32)
+    original = zoo.load_preprocessor(str(checkpoint), sequence_length=32)
+    texts = ["Red and GREEN, blue!", "good bad"]
+    for name, ids in reloaded(texts).items():
+        np.testing.assert_array_equal(ids, original(texts)[name])
 
 
 def test_float16_gets_loss_scaling(tmp_path, monkeypatch):

@@ -1,0 +1,1 @@
+"""Knowledge distillation: DistilBERT and TinyBERT students trained from a teacher."""

@@ -1,0 +1,282 @@
+"""`--task=distill_tinybert_general` and `--task=distill_tinybert_task`.
+
+General distillation (Jiao et al., 2019, section 3.3): on unlabeled text
+(the pretraining task's data: documents -> segment pairs, masked as
+TinyBERT's general_distill.py reads pregenerated BERT data), the student
+learns the teacher's embedding output and hidden states (through its
+`fit_dense`) and its attention scores, layer by layer through the layer map.
+The result is a general TinyBERT: model.keras is the student backbone.
+
+Task distillation: on a task's data (the inner task, `distill_task`:
+classification, regression, multilabel or tagging), stage 1 repeats the
+intermediate losses and stage 2 learns the teacher's predictions (soft
+cross-entropy; MSE for regression). `stage` = "both" (default) runs stage 1
+for the first `intermediate_fraction` (0.5) of the steps, then stage 2, in
+one resumable run. The teacher is a fine-tuned model of the same task (the
+model.keras of a tasks.run run, or a Hugging Face sequence classifier);
+the student usually a general TinyBERT (`--student=runs/general/model.keras`).
+`augment_copies` > 0 adds TinyBERT's data augmentation to the training split
+(words replaced by a masked LM's predictions; see augmentation.py).
+
+Options: layer_map (teacher layer per student layer, 1-based; default
+uniform), temperature (1.0), stage, intermediate_fraction, distill_task,
+augment_copies (0), augment_model, augment_probability (0.4),
+augment_top_k (15).
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+
+import zoo
+from tasks.base import Task
+from tasks.distillation import models
+from tasks.distillation.distiller import Distiller
+from tasks.distillation.objectives import TinyBertObjective, check_compatible
+from tasks.distillation.students import check_layer_map, uniform_layer_map
+from tasks.pretraining import PretrainingTask
+from zoo.backbone import Backbone
+
+# Inner task -> (prediction loss kind, per-token outputs).
+DISTILLABLE_TASKS = {"classification": ("softmax", False), "regression": ("regression", False),
+                     "multilabel": ("sigmoid", False), "tagging": ("softmax", True)}
+
+
+def load_student(student, teacher_backbone, overrides):
+    """The student backbone (with internals) for `teacher_backbone`.
+
+    student: a preset name (random init, the teacher's vocabulary; a
+    TinyBERT preset gets a `fit_dense` to the teacher's width) or a
+    checkpoint (a general TinyBERT's model.keras, a Hugging Face folder).
+    """
+    if not student:
+        raise ValueError("TinyBERT distillation needs --student: a preset (tinybert_4l_312d) "
+                         "or a checkpoint (a general TinyBERT).")
+    if os.path.exists(student):
+        backbone = models.load_backbone(student)
+    else:
+        family = zoo.get_preset(student).family
+        arguments = {"vocab_size": teacher_backbone.vocab_size,
+                     "max_sequence_length": teacher_backbone.max_sequence_length}
+        if family == "tinybert":
+            arguments["teacher_hidden_size"] = teacher_backbone.hidden_size
+        backbone = zoo.build(student, **arguments)
+    if backbone.vocab_size != teacher_backbone.vocab_size:
+        raise ValueError(f"The student's vocabulary has {backbone.vocab_size} entries, the "
+                         f"teacher's {teacher_backbone.vocab_size}: both must read the same "
+                         "token ids (the teacher's tokenizer).")
+    if isinstance(backbone, zoo.TinyBertBackbone) and \
+            backbone.teacher_hidden_size != teacher_backbone.hidden_size:
+        backbone = _refit(backbone, teacher_backbone.hidden_size)
+    return models.with_internals(backbone, **overrides)
+
+
+def _refit(backbone, teacher_hidden_size):
+    """A TinyBERT student with a new `fit_dense` to `teacher_hidden_size` (the
+    rest of its weights kept): a general student reused with a new teacher."""
+    rebuilt = type(backbone).from_config({**backbone.get_config(),
+                                          "teacher_hidden_size": teacher_hidden_size})
+    for layer in backbone.layers:
+        if layer.weights and layer.name != "fit_dense":
+            rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
+    return rebuilt
+
+
+def teacher_backbone_only(teacher, dtype_override):
+    """The teacher's backbone (with internals) from any checkpoint or model.keras."""
+    saved = models.load_model_file(teacher)
+    backbone = models.find_backbone(saved) if saved is not None else zoo.load(teacher)
+    return models.with_internals(backbone, **dtype_override)
+
+
+class _TinyBertMixin:
+    """What both TinyBERT tasks share: the layer map and the student's checks."""
+
+    distills = True
+
+    def layer_map(self, student_backbone):
+        teacher_layers = self.teacher_backbone.num_layers
+        given = self.config.options.get("layer_map")
+        if given:
+            return check_layer_map(given, teacher_layers, student_backbone.num_layers)
+        return uniform_layer_map(teacher_layers, student_backbone.num_layers)
+
+    def trained_model(self, model):
+        return model.student
+
+    def set_train_steps(self, steps):
+        """The run's length (stage switching needs it)."""
+
+    def build_losses(self):
+        return None  # the Distiller's objective is the loss
+
+    def build_metrics(self):
+        return None
+
+
+class TinyBertGeneralTask(_TinyBertMixin, PretrainingTask):
+    """General distillation: intermediate layers only, on unlabeled text."""
+
+    name = "distill_tinybert_general"
+    primary_metric = "distillation_loss"
+    primary_mode = "min"
+
+    def __init__(self, config):
+        options = {**config.options, "sentence_task": "none"}
+        super().__init__(dataclasses.replace(config, options=options))
+        self.teacher = None
+
+    def prepare(self, teacher, student=None, overrides=None):
+        overrides = dict(overrides or {})
+        dtype = {"dtype": overrides["dtype"]} if "dtype" in overrides else {}
+        self.teacher_backbone = teacher_backbone_only(teacher, dtype)
+        self.teacher = models.backbone_view(self.teacher_backbone)
+        return load_student(student, self.teacher_backbone, overrides)
+
+    def build_model(self, backbone):
+        if self.teacher is None:
+            raise ValueError("Call prepare(teacher) first: distillation needs the teacher.")
+        layer_map = self.layer_map(backbone)
+        check_compatible(self.teacher_backbone, backbone, layer_map)
+        self.student_backbone = backbone
+        objective = TinyBertObjective(layer_map, stage="intermediate")
+        return Distiller(self.teacher, models.backbone_view(backbone), objective,
+                         name=f"{backbone.name}_distiller")
+
+    def saved_model(self, model):
+        return models.without_internals(self.student_backbone)
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        """The intermediate losses on `split` (lower is better)."""
+        dataset = self.build_dataset(split, preprocessor, batch_size, training=False)
+        scores = model.evaluate(dataset, return_dict=True, verbose=0)
+        return {("distillation_loss" if name == "loss" else name): float(value)
+                for name, value in scores.items()}
+
+
+class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
+    """Task distillation: intermediate layers, then predictions, on task data."""
+
+    name = "distill_tinybert_task"
+
+    def __init__(self, config):
+        super().__init__(config)
+        kind = config.options.get("distill_task", "classification")
+        if kind not in DISTILLABLE_TASKS:
+            raise ValueError(f"distill_task {kind!r} cannot be distilled here; choose one of "
+                             f"{sorted(DISTILLABLE_TASKS)}.")
+        from tasks.runner import task_classes  # the runner imports this module lazily
+
+        self.inner = task_classes()[kind](config)
+        self.prediction_kind, self.per_token = DISTILLABLE_TASKS[kind]
+        self.teacher = None
+        self.objective = None
+        self.train_steps = None
+        self._teacher_scores = {}
+        self._augmented = None
+        if int(config.options.get("augment_copies", 0) or 0) > 0:
+            # The inner task reads its rows through `examples`; the training
+            # split's rows are replaced by the augmented ones.
+            read = self.inner.examples
+            self.inner.examples = lambda split: (self.augmented_examples(read(split))
+                                                 if split == config.train_split else read(split))
+
+    @property
+    def primary_metric(self):
+        return self.inner.primary_metric
+
+    # -------------------------------------------------- data (inner task)
+
+    def examples(self, split):
+        return self.inner.examples(split)
+
+    def training_texts(self):
+        return self.inner.training_texts()
+
+    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        return self.inner.build_dataset(split, preprocessor, batch_size, training,
+                                        start_step=start_step, seed=seed)
+
+    def augmented_examples(self, rows):
+        """The training rows, each followed by its augmented copies (made once)."""
+        if self._augmented is None:
+            from tasks.distillation.augmentation import MlmAugmenter, augment_rows
+
+            options = self.config.options
+            path = options.get("augment_model")
+            if not path:
+                raise ValueError("augment_copies > 0 needs augment_model: a masked-LM checkpoint "
+                                 "(e.g. the BERT the teacher was fine-tuned from).")
+            augmenter = MlmAugmenter(
+                zoo.load(path, with_head=True), zoo.load_preprocessor(path).tokenizer,
+                copies=int(options["augment_copies"]),
+                probability=float(options.get("augment_probability", 0.4)),
+                top_k=int(options.get("augment_top_k", 15)),
+                sequence_length=self.config.sequence_length, seed=int(options.get("seed", 0)))
+            self._augmented = augment_rows(rows, list(self.config.text_fields), augmenter)
+        return self._augmented
+
+    # ------------------------------------------------ teacher, student
+
+    def prepare(self, teacher, student=None, overrides=None):
+        overrides = dict(overrides or {})
+        dtype = {"dtype": overrides["dtype"]} if "dtype" in overrides else {}
+        saved = models.load_model_file(teacher)
+        if saved is not None and not isinstance(saved, Backbone):
+            task_model, self.teacher_backbone = models.rebuild_task_model(
+                saved, self.inner.build_model, **dtype)
+            self.teacher = models.training_view(task_model, self.teacher_backbone)
+        else:
+            heads = zoo.load(teacher, with_head=True, **models.INTERNALS, **dtype)
+            self.teacher = models.heads_view(heads, "logits")
+            self.teacher_backbone = heads.backbone
+        return load_student(student, self.teacher_backbone, overrides)
+
+    def build_model(self, backbone):
+        if self.teacher is None:
+            raise ValueError("Call prepare(teacher) first: distillation needs the teacher.")
+        options = self.config.options
+        stage = options.get("stage", "both")
+        layer_map = self.layer_map(backbone)
+        check_compatible(self.teacher_backbone, backbone, layer_map,
+                         needs_attention=stage != "prediction")
+        self.student_backbone = backbone
+        self.student_model = self.inner.build_model(backbone)
+        self.objective = TinyBertObjective(
+            layer_map, stage=stage, prediction_kind=self.prediction_kind,
+            temperature=float(options.get("temperature", 1.0)), per_token=self.per_token)
+        if self.train_steps:
+            self.set_train_steps(self.train_steps)
+        return Distiller(self.teacher, models.training_view(self.student_model, backbone),
+                         self.objective, name=f"{backbone.name}_distiller")
+
+    def set_train_steps(self, steps):
+        """With stage "both": stage 2 starts after intermediate_fraction of `steps`."""
+        self.train_steps = steps
+        fraction = float(self.config.options.get("intermediate_fraction", 0.5))
+        if self.objective is not None:
+            self.objective.switch_step = math.ceil(fraction * steps)
+
+    def saved_model(self, model):
+        saved = self.inner.build_model(models.without_internals(self.student_backbone))
+        saved.set_weights(self.student_model.get_weights())
+        return saved
+
+    # ----------------------------------------------------- evaluation
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        """The inner task's metrics for the student; the teacher's (once) beside
+        them, and `retention`: the student's primary metric over the teacher's."""
+        scores = self.inner.evaluate(self.student_model, split, preprocessor, batch_size)
+        if split not in self._teacher_scores:
+            teacher = keras.Model(self.teacher.input, self.teacher.output["task"])
+            self._teacher_scores[split] = self.inner.evaluate(teacher, split, preprocessor,
+                                                              batch_size)
+        teacher_scores = self._teacher_scores[split]
+        scores.update({f"teacher_{name}": value for name, value in teacher_scores.items()})
+        primary = self.primary_metric
+        scores["retention"] = scores[primary] / teacher_scores[primary] \
+            if teacher_scores[primary] else float("nan")
+        return scores
