@@ -67,3 +67,29 @@ def color_multilabel(folder, train=1200, validation=300, seed=0):
     for split, count in (("train", train), ("validation", validation)):
         _write(folder, split, ["text", "label"], [row() for _ in range(count)])
     return folder
+
+
+def negated_sentiment(folder, train=2000, validation=300, seed=0):
+    """Label = the polarity of the one opinion word ("good", "great", "bad",
+    "awful"), flipped when a "not" is among the two words before it ("not
+    good", "not very good"); a "not" further away negates nothing. Chance:
+    50%; the words alone do not tell, their order does."""
+    rng = random.Random(seed)
+    positive, negative = ("good", "great"), ("bad", "awful")
+
+    def row():
+        opinion = rng.choice(positive + negative)
+        phrase = (["not"] if rng.random() < 0.5 else []) + \
+            (["very"] if rng.random() < 0.5 else []) + [opinion]
+        words = rng.sample(WORDS, 5)
+        if rng.random() < 0.5:  # a "not" that may or may not negate
+            words.insert(rng.randrange(len(words) + 1), "not")
+        cut = rng.randrange(len(words) + 1)
+        words = words[:cut] + phrase + words[cut:]
+        at = words.index(opinion)
+        negated = "not" in words[max(0, at - 2):at]
+        return [" ".join(words), int((opinion in positive) != negated)]
+
+    for split, count in (("train", train), ("validation", validation)):
+        _write(folder, split, ["text", "label"], [row() for _ in range(count)])
+    return folder
