@@ -1,8 +1,8 @@
 """Training a task model with `model.fit`: checkpoints, resume, best model, logs.
 
 Training runs in loops of `steps_per_loop` steps (Keras "epochs" of the
-repeated training stream). After every loop a checkpoint of the model and
-the optimizer is written under model_dir/checkpoints (the previous ones stay
+repeated training stream). After every loop a checkpoint of the model, the
+optimizer and the dropout layers' random streams is written under model_dir/checkpoints (the previous ones stay
 valid until the new one is complete). A run started again with the same
 command restores the latest checkpoint, skips the examples it had consumed
 and continues: nothing before the checkpoint is redone, and the run ends at
@@ -120,7 +120,12 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     # replaces them on the model (a no-op for any other strategy).
     distributed.enable_multi_worker_fit(model)
     chief = distributed.is_chief(strategy)
-    checkpoint = tf.train.Checkpoint(model=task.trained_model(model), optimizer=optimizer)
+    trained = task.trained_model(model)
+    # Dropout's random streams too: a resumed run draws the masks the
+    # uninterrupted one would have, so it reproduces it.
+    random_streams = [v for v in trained.variables if v.path.endswith("seed_generator_state")]
+    checkpoint = tf.train.Checkpoint(model=trained, optimizer=optimizer,
+                                     random_streams=random_streams)
     # Every worker saves (saving may need collectives), but only the chief
     # into model_dir; the others into a temporary folder removed at the end.
     # All of them resume from the chief's checkpoints.

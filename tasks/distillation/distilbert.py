@@ -68,6 +68,11 @@ class DistilBertDistillationTask(PretrainingTask):
         dtype = {"dtype": overrides["dtype"]} if "dtype" in overrides else {}
         saved = models.load_model_file(teacher)
         if saved is not None and not isinstance(saved, Backbone):
+            if "mlm_logits" not in saved.output:
+                raise ValueError(f"The teacher {teacher} has no masked-LM head (outputs "
+                                 f"{sorted(saved.output)}): DistilBERT distillation needs one "
+                                 "(the model.keras of a --task=pretraining run, or a BERT "
+                                 "checkpoint with its MLM head).")
             teacher_task = PretrainingTask(TaskConfig(
                 sequence_length=self.config.sequence_length,
                 options={**self.config.options, "sentence_task": sentence_task_of(saved)}))

@@ -87,7 +87,11 @@ def test_save_hf_round_trip_is_exact(saved, tmp_path):
     zoo.save_hf(model, out)
     original = hf.hf_files_state(folder, case)
     written = hf.hf_files_state(out, case)
-    assert sorted(written) == sorted(original)
+    # A checkpoint without a pooler gets the model's (random) one written too,
+    # as transformers' save_pretrained of such a model does.
+    extra = ["bert.pooler.dense.bias", "bert.pooler.dense.weight"] if "no_pooler" in name else []
+    assert sorted(set(written) - set(original)) == extra
+    assert set(original) <= set(written)
     for key in original:
         np.testing.assert_array_equal(written[key], original[key], err_msg=key)
 
@@ -139,6 +143,19 @@ def test_missing_and_unexpected_variables_are_named(tmp_path):
     hf.write_config(str(tmp_path), num_hidden_layers=1)
     with pytest.raises(ConversionError, match=r"unexpected .*encoder\.layer\.1\."):
         zoo.load(str(tmp_path))
+
+
+def test_a_checkpoint_without_pooler_keeps_a_random_one(tmp_path):
+    # BertForMaskedLM (and add_pooling_layer=False) checkpoints have no
+    # pooler: it stays randomly initialised, as in transformers, and the
+    # report says so; everything else loads.
+    case = hf.CASES["bert_mlm_no_pooler"]
+    hf.save(case, hf.make_model(case), str(tmp_path))
+    model, report = zoo.loading.load_with_report(str(tmp_path), with_head=True)
+    assert "pooled_output" in model.output
+    assert any(name == "pooler.dense" and "random initialisation" in why
+               for name, why in report.left_out), report.summary()
+    assert not any("pooler" in target for _, target in report.loaded)
 
 
 def test_unknown_override_is_refused(saved):

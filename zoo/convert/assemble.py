@@ -8,7 +8,7 @@ HEAD_LEFT_OUT = "a head: zoo.load(..., with_head=True) loads it"
 
 
 def build_and_load(family, arguments, overrides, state, table, heads=({}, []),
-                   with_head=False, left_out=(), description="checkpoint"):
+                   with_head=False, left_out=(), description="checkpoint", keep_initialised=()):
     """(model, LoadReport): the backbone of `family` (plus heads if asked), loaded.
 
     heads: (BackboneWithHeads arguments, their rules) found in the checkpoint;
@@ -24,5 +24,6 @@ def build_and_load(family, arguments, overrides, state, table, heads=({}, []),
     else:
         left_out += [(rule.source, HEAD_LEFT_OUT) for rule in head_table]
     count = arguments.get("num_groups") or arguments["num_layers"]
-    report = assign(model, table, state, count, left_out=left_out, description=description)
+    report = assign(model, table, state, count, left_out=left_out, description=description,
+                    keep_initialised=keep_initialised)
     return model, report

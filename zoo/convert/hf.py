@@ -253,9 +253,25 @@ def load_hf(folder, with_head=False, **overrides):
     left_out += [(name, "tied to embeddings.word_embeddings") for name in
                  _check_tied(family, state)]
     left_out += list(_UNSUPPORTED_HEADS.items())
-    return build_and_load(family, arguments, overrides, state, table,
-                          (head_arguments, head_table), with_head, left_out,
-                          description=f"Hugging Face checkpoint {folder}")
+    table, missing_pooler = _without_missing_pooler(table, state)
+    model, report = build_and_load(family, arguments, overrides, state, table,
+                                   (head_arguments, head_table), with_head, left_out,
+                                   description=f"Hugging Face checkpoint {folder}",
+                                   keep_initialised=("pooler/",) if missing_pooler else ())
+    if missing_pooler:
+        report.left_out.append((missing_pooler, "not in the checkpoint (BertForMaskedLM and "
+                                "add_pooling_layer=False models have none): the pooler keeps "
+                                "its random initialisation, as transformers does"))
+    return model, report
+
+
+def _without_missing_pooler(table, state):
+    """(table, None), or (table without the pooler rules, their source) when a
+    text checkpoint has no pooler, so the backbone's pooler stays random."""
+    pooler = [rule for rule in table if rule.target.startswith("pooler/")]
+    if not pooler or any(rule.source in state for rule in pooler):
+        return table, None
+    return [rule for rule in table if rule not in pooler], pooler[0].source.rsplit(".", 1)[0]
 
 
 # -------------------------------------------------------------------- save

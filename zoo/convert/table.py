@@ -70,12 +70,16 @@ def _hint(name, source_shape, target_shape):
     return "the checkpoint was made for another configuration (wrong preset or config?)"
 
 
-def assign(model, table, source, num_layers, left_out=(), description="checkpoint"):
+def assign(model, table, source, num_layers, left_out=(), description="checkpoint",
+           keep_initialised=()):
     """Writes `source` (name -> array) into `model` by `table`, all or nothing.
 
     `left_out` is a list of (glob pattern, reason) for source variables that
     are known and deliberately not loaded (a head when loading a backbone,
-    optimizer slots); anything else unused is an error.
+    optimizer slots); anything else unused is an error. `keep_initialised`
+    lists path prefixes of model variables the checkpoint does not have and
+    that deliberately keep their initial values (a pooler missing from an
+    MLM-only checkpoint); any other uncovered model variable is an error.
     Returns a LoadReport.
     """
     variables = {variable.path: variable for variable in model.weights}
@@ -102,7 +106,8 @@ def assign(model, table, source, num_layers, left_out=(), description="checkpoin
             used.add(source_name)
             pending.append((source_name, target_path, value))
 
-    uncovered = sorted(set(variables) - claimed)
+    uncovered = sorted(path for path in set(variables) - claimed
+                       if not path.startswith(tuple(keep_initialised)))
     problems += [f"no checkpoint variable for model variable {path!r}" for path in uncovered]
 
     report_left_out = []
