@@ -12,7 +12,9 @@ where the label is `is_random_next`:
 Segments: each document's sentences are packed greedily, in order, into
 segments of up to `max_words` whitespace-separated words (a sentence longer
 than that is a segment on its own); `max_words=None` keeps one sentence per
-segment. The reference instead fills a token budget per example and splits
+segment. A document of several sentences that fits one segment is cut at
+its middle sentence boundary into two, so short documents still give pairs
+(the reference also splits such a chunk at a sentence boundary). The reference instead fills a token budget per example and splits
 it at a random sentence boundary; tokenizing here would tie this module to a
 tokenizer, so the word count stands in for it.
 """
@@ -37,6 +39,10 @@ def _segments(document, max_words):
         words += count
     if current:
         segments.append(" ".join(current))
+    sentences = [sentence for sentence in document if sentence.split()]
+    if len(segments) == 1 and len(sentences) > 1:
+        middle = len(sentences) // 2
+        segments = [" ".join(sentences[:middle]), " ".join(sentences[middle:])]
     return segments
 
 

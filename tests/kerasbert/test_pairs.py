@@ -60,11 +60,16 @@ def test_max_words_packs_sentences_into_segments():
         first, second = (text_a, text_b) if label == 0 else (text_b, text_a)
         assert where(first.split()[3])[1] + 1 == where(second.split()[0])[1]
     assert len(pairs) == 40 * 2  # 5 segments per document: 2 pairs, 1 left over
-    # An over-long sentence is a segment of its own; "x y" + "z" fit in one
-    # segment, so that document has a single segment and gives no SOP pair.
-    docs = [["one two three four five six seven eight", "short"], ["x y", "z"]]
-    (text_a, text_b, label), = sentence_order_pairs(docs, 0, max_words=3)
-    assert {text_a, text_b} == {"one two three four five six seven eight", "short"}
+    # An over-long sentence is a segment of its own; "x y" + "z" would fit in
+    # one segment, so that document is cut at its middle sentence boundary
+    # (a short document still gives a pair); a one-sentence document gives none.
+    docs = [["one two three four five six seven eight", "short"], ["x y", "z"], ["alone"]]
+    pairs = sentence_order_pairs(docs, 0, max_words=3)
+    assert [{a, b} for a, b, _ in pairs] == [
+        {"one two three four five six seven eight", "short"}, {"x y", "z"}]
+    story = ["a b", "c d", "e f", "g h", "i j"]  # 10 words, max 50: one segment
+    (text_a, text_b, label), = sentence_order_pairs([story, story], 0, max_words=50)[:1]
+    assert {text_a, text_b} == {"a b c d", "e f g h i j"}
 
 def test_needs_two_documents():
     with pytest.raises(ValueError, match="two"):

@@ -246,3 +246,21 @@ def _colors(tmp_path):
     from tests.tasks import synthetic
 
     return synthetic.color_multilabel(tmp_path / "colors", train=40, validation=10)
+
+
+def test_augmentation_multiplies_the_training_split_only(hf_masked_lm):
+    from tasks.distillation.tinybert import TinyBertTaskDistillationTask
+
+    plain = TinyBertTaskDistillationTask(TaskConfig(sequence_length=32))
+    task = TinyBertTaskDistillationTask(TaskConfig(sequence_length=32, options={
+        "augment_copies": 2, "augment_model": hf_masked_lm}))
+    original, augmented = plain.examples("train"), task.examples("train")
+    assert len(original) < len(augmented) <= 3 * len(original)
+    assert augmented[0] == original[0]  # each row first, then its variants
+    texts = {row["text"] for row in original}
+    variants = [row for row in augmented if row["text"] not in texts]
+    assert variants and all(set(row) == set(original[0]) for row in variants)
+    assert task.examples("validation") == plain.examples("validation")
+    with pytest.raises(ValueError, match="needs augment_model"):
+        TinyBertTaskDistillationTask(TaskConfig(options={"augment_copies": 2})).examples(
+            "train")
