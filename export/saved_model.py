@@ -1,0 +1,81 @@
+"""`export.export_model`: a trained model folder -> BASE/NAME/VERSION for TF Serving.
+
+The version is written into a hidden temporary sibling folder
+(`BASE/NAME/.tmp-<version>-<random>`, which TF Serving ignores: it only
+loads numeric folders) and renamed into place when complete, so a crash
+leaves either a whole version or none. Each variable is stored once
+(`signatures.ServingModule`), and `assets.extra/tf_serving_warmup_requests`
+holds a few real PredictRequests so the server warms up before serving.
+"""
+
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from export import signatures, warmup
+from export.spec import ServingSpec, read_spec
+
+
+def next_version(base):
+    """1 + the largest numeric version under `base` (1 when there is none)."""
+    if not os.path.isdir(base):
+        return 1
+    versions = [int(name) for name in os.listdir(base) if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def load_for_serving(model_dir):
+    """(model, spec, preprocessor) of a tasks.run model folder, or of any
+    checkpoint `zoo.load` reads (served as a bare backbone)."""
+    import keras
+
+    import zoo
+
+    path = os.path.join(model_dir, "model.keras") if os.path.isdir(model_dir) else model_dir
+    folder = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)
+    spec = read_spec(folder)
+    if not os.path.exists(path):  # a Hugging Face folder, TF1 checkpoint, ...
+        path = model_dir
+    if spec is None:
+        spec = ServingSpec(kind="backbone")
+    if spec.kind == "backbone":
+        model = zoo.load(path)
+    else:
+        model = keras.saving.load_model(path)
+    preprocessor = None
+    if not spec.is_image:
+        preprocessor = zoo.load_preprocessor(path, sequence_length=spec.sequence_length,
+                                             truncation=spec.truncation)
+    return model, spec, preprocessor
+
+
+def export_model(model_dir, export_dir, version=None, model=None, spec=None,
+                 preprocessor=None, warmup_requests=True):
+    """Exports to `export_dir`/VERSION and returns that folder.
+
+    model_dir: a tasks.run model folder (model.keras, tokenizer files,
+        serving.json) or any checkpoint zoo.load reads; or pass `model`,
+        `spec` (and `preprocessor` for text) directly.
+    export_dir: BASE/NAME; version: an int, default the next free one.
+    """
+    if model is None:
+        model, spec, preprocessor = load_for_serving(model_dir)
+    version = next_version(export_dir) if version is None else int(version)
+    final = os.path.join(export_dir, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"{final} exists: TF Serving versions are immutable; export to "
+                              "the next version (the default) or remove it first.")
+    os.makedirs(export_dir, exist_ok=True)
+    module = signatures.ServingModule(model, spec, preprocessor)
+    temporary = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+    try:
+        tf.saved_model.save(module, temporary, signatures=module.signatures())
+        if warmup_requests:
+            warmup.write_warmup_requests(temporary, spec, os.path.basename(export_dir))
+        os.rename(temporary, final)
+    finally:
+        if os.path.exists(temporary):
+            shutil.rmtree(temporary, ignore_errors=True)
+    return final

@@ -1,0 +1,187 @@
+"""The serving signatures: raw text or image bytes, ids, tf.Example.
+
+`ServingModule` is a tf.Module that tracks the model's variables once (a
+list of the variables themselves, not the Keras model, whose layers would
+track them a second time) plus the tokenizer, and whose signatures call the
+model:
+
+  serving_default   text [batch] string (+ text_b) -> tokenized and packed in
+                    the graph; image_bytes [batch] string (JPEG/PNG) ->
+                    decoded, resized and normalized in the graph
+  serve_ids         input_word_ids, input_mask, input_type_ids int32
+                    [batch, seq]; images float32 [batch, h, w, c]
+  serve_examples    examples [batch] serialized tf.Example with the same
+                    features as serving_default (text/text_b or image_bytes)
+
+Every signature returns the same named outputs for its kind (see
+`named_outputs`).
+"""
+
+import tensorflow as tf
+
+from export.images import decode_images
+
+TEXT_IDS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+def named_outputs(spec, outputs, features, tokenizer=None):
+    """The model's raw outputs -> the named serving outputs of `spec.kind`.
+
+    classifier, image_classifier: logits, probabilities, label (int32),
+        label_name (string, when the spec has label names)
+    regression: score
+    multilabel: logits, probabilities (sigmoid), labels (int32 0/1 per label),
+        label_names (comma-joined names of the predicted labels, when named)
+    tagger: logits, tag_ids [batch, seq], tags (string, "" on padding)
+    span: start_logits, end_logits, answer_start, answer_end (token
+        positions), answer (decoded text, when serving text)
+    backbone: sequence_output (and pooled_output where the family has one)
+    """
+    kind = spec.kind
+    names = tf.constant(list(spec.label_names) or [""], tf.string)
+    if kind == "backbone":
+        result = {"sequence_output": tf.cast(outputs["sequence_output"], tf.float32)}
+        if "pooled_output" in outputs:
+            result["pooled_output"] = tf.cast(outputs["pooled_output"], tf.float32)
+        return result
+    if kind == "span":
+        return _span_outputs(spec, outputs, features, tokenizer)
+    logits = tf.cast(outputs["logits"], tf.float32)
+    if kind == "regression":
+        return {"score": logits[:, 0]}
+    if kind == "multilabel":
+        probabilities = tf.sigmoid(logits)
+        labels = tf.cast(probabilities > 0.5, tf.int32)
+        result = {"logits": logits, "probabilities": probabilities, "labels": labels}
+        if spec.label_names:
+            chosen = tf.ragged.boolean_mask(tf.broadcast_to(names, tf.shape(labels)),
+                                            labels > 0)
+            result["label_names"] = tf.strings.reduce_join(chosen, axis=-1, separator=",")
+        return result
+    if kind == "tagger":
+        tag_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        result = {"logits": logits, "tag_ids": tag_ids}
+        if spec.label_names:
+            real = tf.cast(features["input_mask"], tf.bool)
+            result["tags"] = tf.where(real, tf.gather(names, tag_ids), "")
+        return result
+    label = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    result = {"logits": logits, "probabilities": tf.nn.softmax(logits), "label": label}
+    if spec.label_names:
+        result["label_name"] = tf.gather(names, label)
+    return result
+
+
+def _span_outputs(spec, outputs, features, tokenizer):
+    """The best span of the second segment (the context): start <= end, at
+    most max_answer_length tokens, as the QA task decodes."""
+    start = tf.cast(outputs["start_logits"], tf.float32)
+    end = tf.cast(outputs["end_logits"], tf.float32)
+    ids = features["input_word_ids"]
+    context = tf.logical_and(tf.equal(features["input_type_ids"], 1),
+                             tf.equal(features["input_mask"], 1))
+    # The context's closing [SEP] is not a possible answer.
+    sep = tokenizer.vocabulary.id_of("sep") if tokenizer is not None else None
+    if sep is not None:
+        context = tf.logical_and(context, tf.not_equal(ids, sep))
+    length = tf.shape(start)[1]
+    positions = tf.range(length)
+    allowed = tf.logical_and(positions[None, :] >= positions[:, None],
+                             positions[None, :] - positions[:, None] < spec.max_answer_length)
+    allowed = tf.logical_and(allowed[None], tf.logical_and(context[:, :, None],
+                                                           context[:, None, :]))
+    scores = tf.where(allowed, start[:, :, None] + end[:, None, :], -1e9)
+    best = tf.argmax(tf.reshape(scores, [tf.shape(scores)[0], -1]), axis=-1,
+                     output_type=tf.int32)
+    found = tf.reduce_any(context, axis=-1)
+    answer_start = tf.where(found, best // length, -1)
+    answer_end = tf.where(found, best % length, -1)
+    result = {"start_logits": start, "end_logits": end, "answer_start": answer_start,
+              "answer_end": answer_end}
+    if tokenizer is not None:
+        inside = tf.logical_and(positions[None, :] >= answer_start[:, None],
+                                positions[None, :] <= answer_end[:, None])
+        result["answer"] = tokenizer.detokenize(tf.ragged.boolean_mask(ids, inside))
+    return result
+
+
+class ServingModule(tf.Module):
+    """A model, its preprocessing and its signatures, ready for tf.saved_model.save."""
+
+    def __init__(self, model, spec, preprocessor=None):
+        super().__init__(name="serving")
+        # The variables once, as a plain list; the model itself stays out of
+        # the tracked attributes (its layers would track them again).
+        self.model_variables = [variable.value for variable in model.weights]
+        self.preprocessor = preprocessor
+        self.spec = spec
+        call_model = _model_caller(model)
+        tokenizer = preprocessor.tokenizer if preprocessor is not None else None
+
+        def from_features(features):
+            return named_outputs(spec, call_model(features), features, tokenizer)
+
+        if spec.is_image:
+            height, width = spec.image_size
+            channels = spec.num_channels
+
+            def from_bytes(image_bytes):
+                images = decode_images(image_bytes, height, width, channels, spec.mean, spec.std)
+                return from_features({"images": images})
+
+            self.serving_default = tf.function(
+                from_bytes, input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
+            self.serve_ids = tf.function(
+                lambda images: from_features({"images": images}),
+                input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32,
+                                               "images")])
+            example_features = {"image_bytes": tf.io.FixedLenFeature([], tf.string)}
+            self.serve_examples = tf.function(
+                lambda examples: from_bytes(
+                    tf.io.parse_example(examples, example_features)["image_bytes"]),
+                input_signature=[tf.TensorSpec([None], tf.string, "examples")])
+            return
+
+        text_names = spec.text_inputs
+
+        def from_text(*texts):
+            return from_features(preprocessor(*texts))
+
+        if len(text_names) == 1:
+            def serving_default(text):
+                return from_text(text)
+        else:
+            def serving_default(text, text_b):
+                return from_text(text, text_b)
+        self.serving_default = tf.function(
+            serving_default, input_signature=[tf.TensorSpec([None], tf.string, name)
+                                              for name in text_names])
+        self.serve_ids = tf.function(
+            lambda input_word_ids, input_mask, input_type_ids: from_features(
+                {"input_word_ids": input_word_ids, "input_mask": input_mask,
+                 "input_type_ids": input_type_ids}),
+            input_signature=[tf.TensorSpec([None, None], tf.int32, name) for name in TEXT_IDS])
+        example_features = {name: tf.io.FixedLenFeature([], tf.string, default_value="")
+                            for name in text_names}
+        self.serve_examples = tf.function(
+            lambda examples: from_text(*[
+                tf.io.parse_example(examples, example_features)[name] for name in text_names]),
+            input_signature=[tf.TensorSpec([None], tf.string, "examples")])
+
+    def signatures(self):
+        """{signature name: concrete function} for tf.saved_model.save."""
+        return {name: getattr(self, name).get_concrete_function()
+                for name in ("serving_default", "serve_ids", "serve_examples")}
+
+
+def _model_caller(model):
+    """features -> the model's outputs, in inference mode, feeding it only the
+    inputs it has (a closure: the module must not track the model)."""
+    input_names = list(model.input) if isinstance(model.input, dict) else None
+
+    def call(features):
+        if input_names is None:
+            return model(features["images"], training=False)
+        return model({name: features[name] for name in input_names}, training=False)
+
+    return call

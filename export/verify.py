@@ -1,0 +1,90 @@
+"""Calls an export the way a server does: in a fresh process that loads only
+TensorFlow and tensorflow-text's op libraries (no keras, no project code).
+
+    outputs = call_in_fresh_process(version_dir, {"serving_default": {"text": [...]}})
+
+The child registers the tensorflow-text ops with `tf.load_op_library` on the
+`_*.so` files of the installed package (importing tensorflow_text itself
+would import keras), then forbids importing this project, tensorflow_text
+and any keras module (TensorFlow 2.21's own `import tensorflow` loads the
+installed keras for its `tf.keras` alias; nothing beyond that may load),
+loads the SavedModel and calls each signature by name with the given
+inputs. Returns {signature: {output: numpy array}}.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+_CHILD = r'''
+import glob, os, sys
+import numpy as np
+import tensorflow as tf
+
+# From here on, importing this project, tensorflow_text (the Python package:
+# its op libraries are loaded below) or any keras module that `import
+# tensorflow` has not already loaded (its tf.keras alias) fails: the export
+# must load and run without them.
+_ALLOWED_KERAS = {m for m in sys.modules if m.split(".")[0] in ("keras", "tf_keras")}
+class _Forbid:
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top in ("kerasbert", "zoo", "tasks", "export", "tensorflow_text") or (
+                top in ("keras", "tf_keras") and name not in _ALLOWED_KERAS):
+            raise ImportError(f"the server process may not import {name}")
+sys.meta_path.insert(0, _Forbid())
+
+ops_folder, saved_model, inputs_file, outputs_file = sys.argv[1:5]
+for library in sorted(glob.glob(os.path.join(ops_folder, "_*.so"))):
+    tf.load_op_library(library)
+loaded = tf.saved_model.load(saved_model)
+inputs = np.load(inputs_file, allow_pickle=True)
+results = {}
+for key in inputs.files:
+    signature, name = key.split("/", 1)
+    results.setdefault(signature, {})[name] = inputs[key]
+outputs = {}
+for signature, arguments in results.items():
+    function = loaded.signatures[signature]
+    for name, value in function(**{k: tf.constant(v) for k, v in arguments.items()}).items():
+        outputs[f"{signature}/{name}"] = value.numpy()
+imported = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tf_keras")
+                  and m not in _ALLOWED_KERAS)
+if imported:
+    raise SystemExit(f"the server process imported {imported[:5]}")
+np.savez(outputs_file, **outputs)
+'''
+
+
+def text_ops_folder():
+    """The folder holding tensorflow-text's op libraries (found without importing it)."""
+    spec = importlib.util.find_spec("tensorflow_text")
+    return os.path.join(list(spec.submodule_search_locations)[0], "python", "ops")
+
+
+def call_in_fresh_process(saved_model_dir, inputs, timeout=600):
+    """{signature: {input name: array-like}} -> {signature: {output name: array}}."""
+    with tempfile.TemporaryDirectory() as folder:
+        inputs_file = os.path.join(folder, "inputs.npz")
+        outputs_file = os.path.join(folder, "outputs.npz")
+        np.savez(inputs_file, **{f"{signature}/{name}": np.asarray(value)
+                                 for signature, arguments in inputs.items()
+                                 for name, value in arguments.items()})
+        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        environment.pop("PYTHONPATH", None)
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, text_ops_folder(), saved_model_dir, inputs_file,
+             outputs_file], capture_output=True, text=True, timeout=timeout,
+            cwd=folder, env=environment)
+        if done.returncode != 0:
+            raise RuntimeError(f"The export failed in a fresh process:\n{done.stderr[-3000:]}")
+        saved = np.load(outputs_file, allow_pickle=True)
+        outputs = {}
+        for key in saved.files:
+            signature, name = key.split("/", 1)
+            outputs.setdefault(signature, {})[name] = saved[key]
+        return outputs
