@@ -165,7 +165,9 @@ def _leaf(value, dtype):
                 f"{_dtype_string(precise)} without loss of precision."
             )
         return float(value)
-    raise ValueError(f"Conversion of JSON Value: {_echo(value)} to type: {_dtype_string(dtype)} is not supported")
+    raise ValueError(
+        f"Conversion of JSON Value: {_echo(value)} to type: {_dtype_string(dtype)} is not supported"
+    )
 
 
 def _dense_shape(value):
@@ -180,11 +182,16 @@ def _dense_shape(value):
 
 
 def _fill(value, level, shape, dtype, out):
+    """Append the leaves of ``value`` to ``out``, checking it is dense with ``shape``.
+
+    Levels in messages count from 1 (the outermost value); TF Serving's
+    message numbers the expected level one lower than the found one.
+    """
     if not isinstance(value, list):
         if level != len(shape):
             raise ValueError(
                 f"JSON Value: {_echo(value)} found at incorrect level: {level + 1} "
-                f"in the JSON DOM. Expected at level: {len(shape)}"
+                f"in the JSON DOM. Expected at level: {len(shape) + 1}"
             )
         out.append(_leaf(value, dtype))
         return
@@ -290,7 +297,9 @@ def _row_inputs(instances, specs):
         try:
             array = _to_array(value, specs[name].dtype)
         except ValueError as err:
-            raise ValueError(f"Failed to process element: {index}{where} of 'instances' list. Error: {err}") from None
+            raise ValueError(
+                f"Failed to process element: {index}{where} of 'instances' list. Error: {err}"
+            ) from None
         if name in shapes and shapes[name] != array.shape:
             raise ValueError(
                 f"Failed to process element: {index}{where} of 'instances' list. Error: "
@@ -317,17 +326,7 @@ def _row_inputs(instances, specs):
                 raise ValueError(f"Expecting value/list but got object at item {index} of input list")
             add(index, names[0], instance, "")
 
-    return {
-        name: _checked(name, np.stack(arrays) if arrays[0].dtype != object else _stack_objects(arrays), specs[name])
-        for name, arrays in items.items()
-    }
-
-
-def _stack_objects(arrays):
-    out = np.empty((len(arrays),) + arrays[0].shape, dtype=object)
-    for i, array in enumerate(arrays):
-        out[i] = array
-    return out
+    return {name: _checked(name, np.stack(arrays), specs[name]) for name, arrays in items.items()}
 
 
 def _columnar_inputs(inputs, specs):
@@ -411,14 +410,17 @@ def _json_values(array, name):
     elif dtype.is_integer:
         convert = int
     else:
-        raise ValueError(f"Failed to write JSON value for tensor type: {_dtype_string(dtype)} (output '{name}')")
+        raise ValueError(
+            f"Failed to write JSON value for tensor type: {_dtype_string(dtype)} (output '{name}')"
+        )
 
-    def walk(a):
-        if a.ndim == 0:
-            return convert(a.item() if a.dtype != object else a[()])
-        return [walk(sub) for sub in a]
+    def walk(value, depth):
+        if depth == 0:
+            return convert(value)
+        return [walk(item, depth - 1) for item in value]
 
-    return walk(np.asarray(array))
+    array = np.asarray(array)
+    return walk(array.tolist(), array.ndim)
 
 
 def _numpy(value):

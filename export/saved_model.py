@@ -15,7 +15,7 @@ import tempfile
 import tensorflow as tf
 
 from export import signatures, warmup
-from export.spec import ServingSpec, read_spec
+from export.spec import ServingSpec, read_spec, write_spec
 
 
 def next_version(base):
@@ -38,12 +38,13 @@ def load_for_serving(model_dir):
     spec = read_spec(folder)
     if not os.path.exists(path):  # a Hugging Face folder, TF1 checkpoint, ...
         path = model_dir
-    if spec is None:
-        spec = ServingSpec(kind="backbone")
-    if spec.kind == "backbone":
+    if spec is None or spec.kind == "backbone":
         model = zoo.load(path)
     else:
         model = keras.saving.load_model(path)
+    if spec is None:  # a bare checkpoint: its backbone, at most 128 positions
+        spec = ServingSpec(kind="backbone", sequence_length=min(
+            128, getattr(model, "max_sequence_length", 128)))
     preprocessor = None
     if not spec.is_image:
         preprocessor = zoo.load_preprocessor(path, sequence_length=spec.sequence_length,
@@ -74,6 +75,10 @@ def export_model(model_dir, export_dir, version=None, model=None, spec=None,
         tf.saved_model.save(module, temporary, signatures=module.signatures())
         if warmup_requests:
             warmup.write_warmup_requests(temporary, spec, os.path.basename(export_dir))
+        # The spec travels with the export (label names for clients);
+        # TF Serving ignores assets.extra files other than the warm-up.
+        os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+        write_spec(spec, os.path.join(temporary, "assets.extra"))
         os.rename(temporary, final)
     finally:
         if os.path.exists(temporary):

@@ -126,26 +126,28 @@ class ServingModule(tf.Module):
             channels = spec.num_channels
 
             def from_bytes(image_bytes):
+                image_bytes = _checked(image_bytes, [None])
                 images = decode_images(image_bytes, height, width, channels, spec.mean, spec.std)
                 return from_features({"images": images})
 
             self.serving_default = tf.function(
                 from_bytes, input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
             self.serve_ids = tf.function(
-                lambda images: from_features({"images": images}),
+                lambda images: from_features(
+                    {"images": _checked(images, [None, height, width, channels])}),
                 input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32,
                                                "images")])
             example_features = {"image_bytes": tf.io.FixedLenFeature([], tf.string)}
             self.serve_examples = tf.function(
-                lambda examples: from_bytes(
-                    tf.io.parse_example(examples, example_features)["image_bytes"]),
+                lambda examples: from_bytes(tf.io.parse_example(
+                    _checked(examples, [None]), example_features)["image_bytes"]),
                 input_signature=[tf.TensorSpec([None], tf.string, "examples")])
             return
 
         text_names = spec.text_inputs
 
         def from_text(*texts):
-            return from_features(preprocessor(*texts))
+            return from_features(preprocessor(*[_checked(text, [None]) for text in texts]))
 
         if len(text_names) == 1:
             def serving_default(text):
@@ -157,21 +159,43 @@ class ServingModule(tf.Module):
             serving_default, input_signature=[tf.TensorSpec([None], tf.string, name)
                                               for name in text_names])
         self.serve_ids = tf.function(
-            lambda input_word_ids, input_mask, input_type_ids: from_features(
+            lambda input_word_ids, input_mask, input_type_ids: from_features(_checked_ids(
                 {"input_word_ids": input_word_ids, "input_mask": input_mask,
-                 "input_type_ids": input_type_ids}),
+                 "input_type_ids": input_type_ids}, spec.sequence_length)),
             input_signature=[tf.TensorSpec([None, None], tf.int32, name) for name in TEXT_IDS])
         example_features = {name: tf.io.FixedLenFeature([], tf.string, default_value="")
                             for name in text_names}
         self.serve_examples = tf.function(
             lambda examples: from_text(*[
-                tf.io.parse_example(examples, example_features)[name] for name in text_names]),
+                tf.io.parse_example(_checked(examples, [None]), example_features)[name]
+                for name in text_names]),
             input_signature=[tf.TensorSpec([None], tf.string, "examples")])
 
     def signatures(self):
         """{signature name: concrete function} for tf.saved_model.save."""
         return {name: getattr(self, name).get_concrete_function()
                 for name in ("serving_default", "serve_ids", "serve_examples")}
+
+
+def _checked(tensor, shape):
+    """`tensor`, or TensorFlow's error naming it when its shape does not fit
+    (a signature's own shape is not enforced when it is called)."""
+    return tf.ensure_shape(tensor, shape, name=None)
+
+
+def _checked_ids(features, max_length):
+    """The three id tensors: each [batch, seq], all of one shape, at most the
+    exported sequence length."""
+    ids = features["input_word_ids"]
+    checks = [tf.debugging.assert_equal(tf.shape(features[name]), tf.shape(ids),
+                                        message=f"{name} must have input_word_ids' shape")
+              for name in TEXT_IDS[1:]]
+    checks.append(tf.debugging.assert_less_equal(
+        tf.shape(ids)[1], max_length,
+        message=f"at most {max_length} positions (the exported sequence length)"))
+    with tf.control_dependencies(checks):
+        return {name: tf.identity(_checked(features[name], [None, None]))
+                for name in TEXT_IDS}
 
 
 def _model_caller(model):

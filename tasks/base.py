@@ -97,6 +97,11 @@ class Task:
         """The metric best-model tracking maximises (minimises: primary_mode "min")."""
         raise NotImplementedError
 
+    def serving_spec(self, sequence_length, truncation):
+        """How `export` serves the saved model (an export.ServingSpec), or None
+        when the task's model has no serving kind yet."""
+        return None
+
     def trained_model(self, model):
         """The part of `model` that training changes, which checkpoints hold:
         the model itself, except for distillation (the student alone)."""

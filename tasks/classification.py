@@ -6,6 +6,8 @@ without a pooler); the label kind decides the loss and the metrics.
 import keras
 import numpy as np
 
+from export.spec import ServingSpec
+
 from kerasbert.layers import ClassificationHead
 from tasks import metrics
 from tasks.base import Task, labels_and_predictions
@@ -26,6 +28,15 @@ class TextClassificationTask(Task):
     """Single-label classification of one text or a pair of texts."""
 
     name = "classification"
+    serving_kind = "classifier"
+
+    def serving_spec(self, sequence_length, truncation):
+        """`text` (and `text_b` for pairs) -> probabilities, label, label_name."""
+        names = () if self.serving_kind == "regression" else tuple(map(str, self.labels()))
+        return ServingSpec(kind=self.serving_kind,
+                           text_inputs=("text", "text_b")[:len(self.config.text_fields)],
+                           sequence_length=sequence_length, truncation=truncation,
+                           label_names=names)
 
     def __init__(self, config):
         super().__init__(config)
@@ -143,6 +154,7 @@ class RegressionTask(TextClassificationTask):
     """One real-valued score per text or pair (STS-B): mean squared error."""
 
     name = "regression"
+    serving_kind = "regression"
     primary_metric = "pearson"
 
     def encode_labels(self, values):
@@ -174,6 +186,7 @@ class MultiLabelTask(TextClassificationTask):
     """
 
     name = "multilabel"
+    serving_kind = "multilabel"
     primary_metric = "micro_f1"
 
     def _names(self, value):

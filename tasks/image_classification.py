@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from export.spec import ServingSpec
 from kerasbert.layers import ClassificationHead
 from tasks import metrics
 from tasks.base import Task, labels_and_predictions
@@ -48,6 +49,17 @@ class ImageClassificationTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self._labels = None
+        self._image_shape = None
+
+    def serving_spec(self, sequence_length, truncation):
+        """`image_bytes` (JPEG/PNG) -> probabilities, label, label_name; decoded,
+        resized and normalized as this task's tf.data pipeline does."""
+        height, width, channels = self._image_shape
+        options = self.config.options
+        return ServingSpec(kind="image_classifier", image_size=(height, width),
+                           num_channels=channels, mean=float(options.get("mean", 0.5)),
+                           std=float(options.get("std", 0.5)),
+                           label_names=tuple(map(str, self.labels())))
 
     def examples(self, split):
         """{"images" or "paths": ..., "labels": names or ids} of a split."""
@@ -120,6 +132,7 @@ class ImageClassificationTask(Task):
                             start_step=start_step, seed=seed)
 
     def build_model(self, backbone):
+        self._image_shape = tuple(backbone.image_size) + (backbone.num_channels,)
         pooled = backbone(backbone.input)["pooled_output"]
         dropout = self.config.options.get("classifier_dropout", 0.0)
         logits = ClassificationHead(self.num_classes, dropout=dropout,

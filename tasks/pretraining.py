@@ -57,6 +57,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
+from export.spec import ServingSpec
 from kerasbert.layers import ClassificationHead
 from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
 from kerasbert.text import MaskedLMMasker, next_sentence_pairs, sentence_order_pairs
@@ -159,6 +160,11 @@ class PretrainingTask(Task):
             raise ValueError(f"options['sentence_task'] must be 'nsp', 'sop' or 'none', "
                              f"not {given!r}.")
         return given
+
+    def serving_spec(self, sequence_length, truncation):
+        """Served as its backbone: `text` -> sequence_output, pooled_output."""
+        return ServingSpec(kind="backbone", sequence_length=sequence_length,
+                           truncation=truncation)
 
     # ----------------------------------------------------------- data
 

@@ -36,6 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from export.spec import ServingSpec
 from kerasbert.layers import SpanHead
 from tasks import metrics
 from tasks.base import Task
@@ -255,6 +256,14 @@ class QuestionAnsweringTask(Task):
     """
 
     name = "question_answering"
+
+    def serving_spec(self, sequence_length, truncation):
+        """`text` (the question), `text_b` (the context) -> the best span's
+        `answer` text, its token positions and the start/end logits (one
+        window: a context longer than the sequence is truncated)."""
+        return ServingSpec(kind="span", text_inputs=("text", "text_b"),
+                           sequence_length=sequence_length, truncation=truncation,
+                           max_answer_length=self.max_answer_length)
 
     def __init__(self, config):
         super().__init__(config)

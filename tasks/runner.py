@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+import export
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
 from tasks import distributed, optimization, training
@@ -256,9 +257,17 @@ def run(settings):
             eval_batch_size=settings.eval_batch_size, train_steps=steps,
             steps_per_loop=settings.steps_per_loop, eval_every_loops=settings.eval_every_loops,
             jit_compile=settings.jit_compile, seed=settings.seed))
+    spec = task.serving_spec(settings.sequence_length, settings.truncation)
+    if spec is not None and distributed.is_chief(strategy):
+        # model_dir/serving.json: how `python -m export` serves model.keras.
+        export.write_spec(spec, settings.model_dir)
     if settings.export_dir:
-        logging.warning("--export_dir: the export package is not built yet (issue 7); the "
-                        "trained model is in %s/model.keras.", settings.model_dir)
+        if spec is None:
+            raise ValueError(f"--export_dir: {task.name} models have no serving signatures "
+                             "yet; the trained model is in model_dir/model.keras.")
+        if distributed.is_chief(strategy):
+            result["export"] = export.export_model(settings.model_dir, settings.export_dir)
+            logging.info("Exported for TF Serving: %s", result["export"])
     return result
 
 

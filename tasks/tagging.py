@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.layers.heads import ClassificationHead
+from export.spec import ServingSpec
 from kerasbert.text.packing import InputPacker
 from tasks.base import Task
 from tasks.data import conll
@@ -71,6 +72,11 @@ class TaggingTask(Task):
     """Named-entity style tagging: a dense layer on every token's vector."""
 
     name = "tagging"
+
+    def serving_spec(self, sequence_length, truncation):
+        """`text` -> per-token `tags` (the tag of each word's first sub-token)."""
+        return ServingSpec(kind="tagger", sequence_length=sequence_length,
+                           truncation=truncation, label_names=tuple(self.labels()))
 
     def __init__(self, config):
         super().__init__(config)

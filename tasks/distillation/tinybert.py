@@ -187,6 +187,10 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
     def primary_metric(self):
         return self.inner.primary_metric
 
+    def serving_spec(self, sequence_length, truncation):
+        """The student serves as the inner task's model does."""
+        return self.inner.serving_spec(sequence_length, truncation)
+
     # -------------------------------------------------- data (inner task)
 
     def examples(self, split):

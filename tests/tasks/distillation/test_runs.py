@@ -194,20 +194,28 @@ def test_an_interrupted_distillation_resumes_exactly(tmp_path, hf_masked_lm):
 
 
 def test_distillation_flags_become_options():
-    from absl import flags
+    # In a subprocess: tasks.run defines absl flags a test process may hold already.
+    import json
+    import subprocess
+    import sys
 
-    from tasks import run as run_module  # defines the flags
-
-    values = flags.FlagValues()
-    for name in ("task", "teacher", "student", "layer_map", "distill_stage", "temperature",
-                 "student_layers", "alpha_ce", "augment_copies"):
-        values[name] = run_module.FLAGS[name]
-    values(["prog", "--task=distill_tinybert_task", "--teacher=t.keras", "--student=s",
-            "--layer_map=1,3", "--distill_stage=prediction", "--temperature=3"])
-    settings = runner.RunSettings.from_flags(values)
-    assert (settings.teacher, settings.student) == ("t.keras", "s")
-    assert settings.options == {"layer_map": [1, 3], "stage": "prediction", "temperature": 3.0}
-    assert settings.source == "t.keras"  # the teacher's tokenizer is the student's
+    script = (
+        "import json\n"
+        "from tasks import run, runner\n"
+        "run.FLAGS(['prog', '--task=distill_tinybert_task', '--teacher=t.keras', '--student=s',"
+        " '--layer_map=1,3', '--distill_stage=prediction', '--temperature=3'])\n"
+        "settings = runner.RunSettings.from_flags(run.FLAGS)\n"
+        "print(json.dumps([settings.teacher, settings.student, settings.options,"
+        " settings.source]))\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    teacher, student, options, source = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (teacher, student) == ("t.keras", "s")
+    assert options == {"layer_map": [1, 3], "stage": "prediction", "temperature": 3.0}
+    assert source == "t.keras"  # the teacher's tokenizer is the student's
 
 
 def test_clear_errors(tmp_path, classification_teacher, hf_masked_lm):

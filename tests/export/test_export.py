@@ -1,0 +1,316 @@
+"""Exports of every serving kind, called as a server would call them.
+
+Each model is a task model on a tiny random backbone, saved as tasks.run
+saves one (model.keras, vocab.txt, serving.json). The export is called in a
+fresh process that loads only TensorFlow and tensorflow-text's op
+libraries, and every signature's outputs are checked against the
+in-process Keras model on the same inputs.
+"""
+
+import io
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import export
+import zoo
+from export.verify import call_in_fresh_process
+from kerasbert.text import build_wordpiece_vocabulary
+from tasks.base import TaskConfig
+from tests.text_corpus import training_corpus
+
+TOLERANCE = 1e-5
+SEQUENCE = 24
+TEXTS = ["the model reads a short text", "", "a long text " * 40,
+         "Paris and London, then Tokyo!"]
+TEXTS_B = ["what it says", "and another", "", "the second segment " * 30]
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tokenizer")
+    build_wordpiece_vocabulary(training_corpus()[:400], 300, lower_case=True,
+                               output_file=str(folder / "vocab.txt"))
+    return folder
+
+
+def save_task_model(folder, task, backbone, tokenizer_dir):
+    """model.keras + tokenizer files + serving.json, as tasks.run leaves them."""
+    os.makedirs(folder, exist_ok=True)
+    model = task.build_model(backbone)
+    model.save(os.path.join(folder, "model.keras"))
+    if tokenizer_dir is not None:
+        zoo.save_tokenizer(zoo.load_preprocessor(str(tokenizer_dir)).tokenizer, str(folder))
+    spec = task.serving_spec(SEQUENCE, "longest_first")
+    export.write_spec(spec, str(folder))
+    return model, spec
+
+
+def text_backbone(tokenizer_dir, preset="bert_test_tiny"):
+    vocab_size = sum(1 for _ in open(tokenizer_dir / "vocab.txt"))
+    return zoo.build(preset, vocab_size=vocab_size, dropout=0.0)
+
+
+def examples(texts, texts_b=None):
+    """Serialized tf.Examples with `text` (and `text_b`) features."""
+    serialized = []
+    for index, text in enumerate(texts):
+        feature = {"text": tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[text.encode()]))}
+        if texts_b is not None:
+            feature["text_b"] = tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[texts_b[index].encode()]))
+        serialized.append(tf.train.Example(
+            features=tf.train.Features(feature=feature)).SerializeToString())
+    return np.array(serialized, dtype=object)
+
+
+def served(version_dir, texts, texts_b=None, ids=None):
+    """Every signature called in a fresh process on the same inputs."""
+    text_inputs = {"text": np.array(texts, dtype=object)}
+    if texts_b is not None:
+        text_inputs["text_b"] = np.array(texts_b, dtype=object)
+    calls = {"serving_default": text_inputs, "serve_examples": {
+        "examples": examples(texts, texts_b)}}
+    if ids is not None:
+        calls["serve_ids"] = {name: np.asarray(value) for name, value in ids.items()}
+    return call_in_fresh_process(version_dir, calls)
+
+
+def assert_close(actual, expected, name):
+    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+                               atol=TOLERANCE, err_msg=name)
+
+
+@pytest.mark.parametrize("pair", [False, True])
+def test_text_classifier(tmp_path, tokenizer_dir, pair):
+    from tasks.classification import TextClassificationTask
+
+    fields = ("text_a", "text_b") if pair else ("text",)
+    task = TextClassificationTask(TaskConfig(text_fields=fields, options={
+        "labels": ["negative", "neutral", "positive"]}))
+    model, spec = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
+                                  tokenizer_dir)
+    assert spec.text_inputs == (("text", "text_b") if pair else ("text",))
+    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "clf"))
+    assert version.endswith(os.path.join("clf", "1"))
+
+    texts_b = TEXTS_B if pair else None
+    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
+                                         sequence_length=SEQUENCE)
+    ids = preprocessor(TEXTS, texts_b)
+    logits = np.asarray(model(ids)["logits"])
+    outputs = served(version, TEXTS, texts_b, ids={k: v.numpy() for k, v in ids.items()})
+    for signature in ("serving_default", "serve_ids", "serve_examples"):
+        result = outputs[signature]
+        assert sorted(result) == ["label", "label_name", "logits", "probabilities"]
+        assert_close(result["logits"], logits, signature)
+        assert_close(result["probabilities"], tf.nn.softmax(logits).numpy(), signature)
+        np.testing.assert_array_equal(result["label"], logits.argmax(-1))
+        assert [name.decode() for name in result["label_name"]] == [
+            ["negative", "neutral", "positive"][i] for i in logits.argmax(-1)]
+
+
+def test_tagger(tmp_path, tokenizer_dir):
+    from tasks.tagging import TaggingTask
+
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    task = TaggingTask(TaskConfig(options={"labels": tags}))
+    model, _ = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
+                               tokenizer_dir)
+    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "ner"))
+    ids = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
+                                sequence_length=SEQUENCE)(TEXTS)
+    logits = np.asarray(model(ids)["logits"])
+    expected_tags = np.where(ids["input_mask"].numpy() == 1,
+                             np.array(tags)[logits.argmax(-1)], "")
+    outputs = served(version, TEXTS, ids={k: v.numpy() for k, v in ids.items()})
+    for signature, result in outputs.items():
+        assert sorted(result) == ["logits", "tag_ids", "tags"]
+        assert_close(result["logits"], logits, signature)
+        np.testing.assert_array_equal(result["tag_ids"], logits.argmax(-1))
+        np.testing.assert_array_equal(result["tags"].astype(str), expected_tags)
+
+
+def best_span(start, end, context, max_length):
+    """The reference decoding in numpy: the best (i, j) in the context."""
+    best, answer = -np.inf, (-1, -1)
+    for i in np.flatnonzero(context):
+        for j in np.flatnonzero(context):
+            if i <= j < i + max_length and start[i] + end[j] > best:
+                best, answer = start[i] + end[j], (i, j)
+    return answer
+
+
+def test_question_answering(tmp_path, tokenizer_dir):
+    from tasks.question_answering import QuestionAnsweringTask
+
+    task = QuestionAnsweringTask(TaskConfig(options={"max_answer_length": 5}))
+    model, _ = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
+                               tokenizer_dir)
+    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "qa"))
+    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
+                                         sequence_length=SEQUENCE)
+    questions, contexts = TEXTS, TEXTS_B
+    ids = preprocessor(questions, contexts)
+    raw = model(ids)
+    start, end = np.asarray(raw["start_logits"]), np.asarray(raw["end_logits"])
+    word_ids = ids["input_word_ids"].numpy()
+    context = (ids["input_type_ids"].numpy() == 1) & (ids["input_mask"].numpy() == 1) & (
+        word_ids != preprocessor.vocabulary.id_of("sep"))
+    spans = [best_span(start[b], end[b], context[b], 5) for b in range(len(questions))]
+    answers = [preprocessor.tokenizer.detokenize(word_ids[b, i:j + 1][None]).numpy()[0]
+               if i >= 0 else b"" for b, (i, j) in enumerate(spans)]
+    outputs = served(version, questions, contexts, ids={k: v.numpy() for k, v in ids.items()})
+    assert spans[2] == (-1, -1)  # an empty context has no answer
+    for signature, result in outputs.items():
+        assert_close(result["start_logits"], start, signature)
+        assert_close(result["end_logits"], end, signature)
+        np.testing.assert_array_equal(result["answer_start"], [s[0] for s in spans])
+        np.testing.assert_array_equal(result["answer_end"], [s[1] for s in spans])
+        assert list(result["answer"]) == answers
+
+
+def test_bare_backbone_checkpoint(tmp_path, tokenizer_dir):
+    # Any checkpoint zoo.load reads serves as a backbone: here a .keras
+    # backbone with its vocabulary beside it, and no serving.json.
+    backbone = text_backbone(tokenizer_dir)
+    folder = tmp_path / "backbone"
+    os.makedirs(folder)
+    backbone.save(folder / "model.keras")
+    zoo.save_tokenizer(zoo.load_preprocessor(str(tokenizer_dir)).tokenizer, str(folder))
+    version = export.export_model(str(folder), str(tmp_path / "exports" / "encoder"))
+    ids = zoo.load_preprocessor(str(folder / "model.keras"), sequence_length=32)(TEXTS)
+    expected = backbone(ids)
+    outputs = served(version, TEXTS, ids={k: v.numpy() for k, v in ids.items()})
+    for signature, result in outputs.items():
+        assert sorted(result) == ["pooled_output", "sequence_output"]
+        assert_close(result["sequence_output"], expected["sequence_output"], signature)
+        assert_close(result["pooled_output"], expected["pooled_output"], signature)
+
+
+def png_bytes(pixels):
+    return tf.io.encode_png(tf.constant(pixels, tf.uint8)).numpy()
+
+
+def test_vit_classifier_serves_image_bytes(tmp_path):
+    from tasks.image_classification import ImageClassificationTask
+
+    task = ImageClassificationTask(TaskConfig(options={"labels": ["cat", "dog"],
+                                                       "mean": 0.5, "std": 0.25}))
+    backbone = zoo.build("vit_test_tiny", dropout=0.0)
+    model, spec = save_task_model(tmp_path / "run", task, backbone, None)
+    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "vit"))
+    height, width = spec.image_size
+    rng = np.random.default_rng(0)
+    # Three sizes: the export resizes as the training pipeline does.
+    pixels = [rng.integers(0, 256, (h, w, spec.num_channels)) for h, w in
+              ((height, width), (height * 2, width), (7, 5))]
+    encoded = np.array([png_bytes(p) for p in pixels], dtype=object)
+    images = np.stack([(tf.image.resize(p.astype(np.float32), (height, width)).numpy() / 255.0
+                        - 0.5) / 0.25 for p in pixels])
+    logits = np.asarray(model(images)["logits"])
+    example_list = [tf.train.Example(features=tf.train.Features(feature={
+        "image_bytes": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))}))
+        .SerializeToString() for b in encoded]
+    outputs = call_in_fresh_process(version, {
+        "serving_default": {"image_bytes": encoded},
+        "serve_ids": {"images": images.astype(np.float32)},
+        "serve_examples": {"examples": np.array(example_list, dtype=object)}})
+    for signature, result in outputs.items():
+        assert sorted(result) == ["label", "label_name", "logits", "probabilities"]
+        assert_close(result["logits"], logits, signature)
+        assert [n.decode() for n in result["label_name"]] == [
+            ["cat", "dog"][i] for i in logits.argmax(-1)]
+
+
+@pytest.fixture(scope="module")
+def classifier_export(tmp_path_factory, tokenizer_dir):
+    """A single-text classifier export, loaded in this process, and its model."""
+    from tasks.classification import TextClassificationTask
+
+    root = tmp_path_factory.mktemp("classifier")
+    task = TextClassificationTask(TaskConfig(options={"labels": ["no", "yes"]}))
+    model, _ = save_task_model(root / "run", task, text_backbone(tokenizer_dir), tokenizer_dir)
+    version = export.export_model(str(root / "run"), str(root / "exports" / "clf"))
+    return root, version, model
+
+
+def test_signatures_refuse_wrong_inputs_and_handle_odd_text(classifier_export):
+    _, version, _ = classifier_export
+    serve = tf.saved_model.load(version).signatures
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        serve["serving_default"](text=tf.constant([1, 2]))  # numbers, not strings
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        serve["serving_default"](text=tf.constant([["a", "b"]]))  # [batch] strings only
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        serve["serve_ids"](input_word_ids=tf.constant([[1.5]]), input_mask=tf.constant([[1]]),
+                           input_type_ids=tf.constant([[0]]))  # float ids
+    result = serve["serving_default"](text=tf.constant(["", " ", "word " * 1000]))
+    assert result["probabilities"].shape == (3, 2)
+    assert np.isfinite(result["logits"].numpy()).all()
+
+
+def test_concurrent_calls_match_sequential_ones(classifier_export):
+    import concurrent.futures
+
+    _, version, _ = classifier_export
+    serve = tf.saved_model.load(version).signatures["serving_default"]
+    batches = [[f"request {i} " * (i % 7 + 1), TEXTS[i % len(TEXTS)]] for i in range(32)]
+    sequential = [serve(text=tf.constant(b))["logits"].numpy() for b in batches]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent_results = list(pool.map(
+            lambda b: serve(text=tf.constant(b))["logits"].numpy(), batches))
+    for a, b in zip(sequential, concurrent_results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_versions_and_layout(classifier_export):
+    root, version, _ = classifier_export
+    base = os.path.dirname(version)
+    assert export.next_version(base) == 2
+    again = export.export_model(str(root / "run"), base)
+    assert again == os.path.join(base, "2")
+    with pytest.raises(FileExistsError, match="immutable"):
+        export.export_model(str(root / "run"), base, version=1)
+    assert sorted(os.listdir(base)) == ["1", "2"]  # no temporary folder left
+    for name in ("saved_model.pb", "variables", os.path.join("assets.extra", "serving.json"),
+                 os.path.join("assets.extra", "tf_serving_warmup_requests")):
+        assert os.path.exists(os.path.join(again, name)), name
+
+
+def test_warmup_requests_are_real_predict_requests(classifier_export):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    _, version, _ = classifier_export
+    serve = tf.saved_model.load(version).signatures
+    path = os.path.join(version, "assets.extra", "tf_serving_warmup_requests")
+    logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(path)]
+    assert len(logs) == 3
+    for log in logs:
+        request = log.predict_log.request
+        assert request.model_spec.name == "clf"
+        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        outputs = serve[request.model_spec.signature_name](
+            **{name: tf.constant(value) for name, value in inputs.items()})
+        assert np.isfinite(outputs["logits"].numpy()).all()
+
+
+def test_variables_are_stored_once(tmp_path, tokenizer_dir):
+    from tasks.classification import TextClassificationTask
+
+    vocab_size = sum(1 for _ in open(tokenizer_dir / "vocab.txt"))
+    backbone = zoo.build("bert_tiny_uncased", vocab_size=vocab_size)
+    task = TextClassificationTask(TaskConfig(options={"labels": ["a", "b"]}))
+    model, _ = save_task_model(tmp_path / "run", task, backbone, tokenizer_dir)
+    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "tiny"))
+    variables = os.path.join(version, "variables")
+    stored = sum(os.path.getsize(os.path.join(variables, f)) for f in os.listdir(variables))
+    weights = sum(w.numpy().astype(np.float32).nbytes for w in model.weights)
+    print(f"variables/ {stored:,} bytes for {weights:,} bytes of float32 weights "
+          f"({stored / weights:.3f}x)")
+    assert stored <= 1.1 * weights, (stored, weights)
