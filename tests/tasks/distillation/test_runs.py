@@ -140,10 +140,15 @@ def test_tinybert_general_then_task_then_fine_tuning(tmp_path, classification_te
     assert "fit_dense_outputs" in general_student.output
 
     task_run = run(tmp_path, "task", task="distill_tinybert_task",
-                   teacher=classification_teacher, student=general_path)
+                   teacher=classification_teacher, student=general_path,
+                   export_dir=str(tmp_path / "exports" / "student"))
     assert {"accuracy", "teacher_accuracy", "retention"} <= set(task_run["final"])
     task_path = str(tmp_path / "task" / "model.keras")
     assert sorted(keras.saving.load_model(task_path).output) == ["logits"]
+    # The student exports like any classifier: raw text in, labels out.
+    served = tf.saved_model.load(task_run["export"]).signatures["serving_default"](
+        text=tf.constant(["a fine film", ""]))
+    assert served["label_name"].shape == (2,) and served["probabilities"].shape[0] == 2
 
     # The distilled student fine-tunes like any checkpoint.
     tuned = run(tmp_path, "tuned", task="classification", init_checkpoint=task_path)
