@@ -18,6 +18,16 @@ from export import signatures, warmup
 from export.spec import ServingSpec, read_spec, write_spec
 
 
+def _readable(folder):
+    """Folders 0777 and files 0666, less the umask, as os.makedirs would make them."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for root, folders, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
+
+
 def next_version(base):
     """1 + the largest numeric version under `base` (1 when there is none)."""
     if not os.path.isdir(base):
@@ -79,6 +89,7 @@ def export_model(model_dir, export_dir, version=None, model=None, spec=None,
         # TF Serving ignores assets.extra files other than the warm-up.
         os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
         write_spec(spec, os.path.join(temporary, "assets.extra"))
+        _readable(temporary)  # mkdtemp makes it 0700: a server may run as another user
         os.rename(temporary, final)
     finally:
         if os.path.exists(temporary):

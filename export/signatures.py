@@ -32,7 +32,8 @@ def named_outputs(spec, outputs, features, tokenizer=None):
     regression: score
     multilabel: logits, probabilities (sigmoid), labels (int32 0/1 per label),
         label_names (comma-joined names of the predicted labels, when named)
-    tagger: logits, tag_ids [batch, seq], tags (string, "" on padding)
+    tagger: logits, tag_ids [batch, seq], tags (string: the tag of each word
+        on its first sub-token, "" elsewhere)
     span: start_logits, end_logits, answer_start, answer_end (token
         positions), answer (decoded text, when serving text)
     backbone: sequence_output (and pooled_output where the family has one)
@@ -61,15 +62,27 @@ def named_outputs(spec, outputs, features, tokenizer=None):
     if kind == "tagger":
         tag_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
         result = {"logits": logits, "tag_ids": tag_ids}
-        if spec.label_names:
-            real = tf.cast(features["input_mask"], tf.bool)
-            result["tags"] = tf.where(real, tf.gather(names, tag_ids), "")
+        if spec.label_names and tokenizer is not None:
+            # A word's tag sits on its first sub-token (as the tagging task
+            # trains): other positions, special tokens and padding get "".
+            result["tags"] = tf.where(word_starts(tokenizer, features),
+                                      tf.gather(names, tag_ids), "")
         return result
     label = tf.argmax(logits, axis=-1, output_type=tf.int32)
     result = {"logits": logits, "probabilities": tf.nn.softmax(logits), "label": label}
     if spec.label_names:
         result["label_name"] = tf.gather(names, label)
     return result
+
+
+def word_starts(tokenizer, features):
+    """bool [batch, seq]: real tokens that begin a word (not [CLS]/[SEP]/padding)."""
+    vocabulary = tokenizer.vocabulary
+    table = vocabulary.word_start_table().copy()
+    table[vocabulary.special_ids] = False
+    ids = features["input_word_ids"]
+    return tf.logical_and(tf.gather(tf.constant(table), ids),
+                          tf.equal(features["input_mask"], 1))
 
 
 def _span_outputs(spec, outputs, features, tokenizer):

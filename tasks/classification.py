@@ -33,6 +33,8 @@ class TextClassificationTask(Task):
     def serving_spec(self, sequence_length, truncation):
         """`text` (and `text_b` for pairs) -> probabilities, label, label_name."""
         names = () if self.serving_kind == "regression" else tuple(map(str, self.labels()))
+        # --num_classes may exceed the labels seen: the others are named by id.
+        names += tuple(str(i) for i in range(len(names), self.num_outputs)) if names else ()
         return ServingSpec(kind=self.serving_kind,
                            text_inputs=("text", "text_b")[:len(self.config.text_fields)],
                            sequence_length=sequence_length, truncation=truncation,

@@ -17,7 +17,7 @@ import export
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
 from tasks import distributed, optimization, training
-from tasks.base import TaskConfig
+from tasks.base import Task, TaskConfig
 from tasks.classification import MultiLabelTask, RegressionTask, TextClassificationTask
 from tasks.image_classification import ImageClassificationTask
 
@@ -216,6 +216,9 @@ def run(settings):
         keras.config.set_dtype_policy(f"mixed_{settings.mixed_precision}")
     strategy = make_strategy(settings.strategy, settings.tpu)
     task = make_task(settings)
+    if settings.export_dir and type(task).serving_spec is Task.serving_spec:
+        raise ValueError(f"--export_dir: {task.name} models have no serving signatures yet; "
+                         "train without --export_dir (the model is saved in model_dir).")
     if task.distills != bool(settings.teacher):
         raise ValueError(f"--teacher is for the distill_* tasks; --task={task.name} "
                          + ("needs one." if task.distills else "takes none."))
@@ -237,6 +240,10 @@ def run(settings):
         train_examples = _count(task, settings.train_split)
         steps = settings.train_steps or max(1, math.ceil(
             settings.num_epochs * train_examples / settings.batch_size))
+        # Training runs whole loops: the schedule (and a distillation's stage
+        # switch) must count the steps that will run.
+        per_loop = min(settings.steps_per_loop, steps)
+        steps = -(-steps // per_loop) * per_loop
         if task.distills:
             task.set_train_steps(steps)
         optimizer = optimization.create_optimizer(
@@ -261,10 +268,7 @@ def run(settings):
     if spec is not None and distributed.is_chief(strategy):
         # model_dir/serving.json: how `python -m export` serves model.keras.
         export.write_spec(spec, settings.model_dir)
-    if settings.export_dir:
-        if spec is None:
-            raise ValueError(f"--export_dir: {task.name} models have no serving signatures "
-                             "yet; the trained model is in model_dir/model.keras.")
+    if settings.export_dir and spec is not None:
         if distributed.is_chief(strategy):
             result["export"] = export.export_model(settings.model_dir, settings.export_dir)
             logging.info("Exported for TF Serving: %s", result["export"])

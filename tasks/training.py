@@ -97,6 +97,28 @@ def _write_json(path, content):
     os.replace(temporary, path)
 
 
+def _random_streams(model):
+    """Dropout's random stream states (Keras seed generators) of `model`."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def training_checkpoint(model, optimizer):
+    """What a checkpoint holds: the model, the optimizer, and dropout's random
+    streams, so a resumed run draws the masks the uninterrupted one would
+    have and reproduces it."""
+    return tf.train.Checkpoint(model=model, optimizer=optimizer,
+                               random_streams=_random_streams(model))
+
+
+def restore(path, model, optimizer):
+    """Restores `training_checkpoint` state; the model and optimizer must match.
+    Checkpoints written before the random streams were saved still restore
+    (the streams then start afresh)."""
+    tf.train.Checkpoint(model=model, optimizer=optimizer).restore(
+        path).assert_existing_objects_matched()
+    tf.train.Checkpoint(random_streams=_random_streams(model)).restore(path).expect_partial()
+
+
 def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     """Fits `model` (already built in the strategy's scope) and returns final scores.
 
@@ -121,11 +143,7 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     distributed.enable_multi_worker_fit(model)
     chief = distributed.is_chief(strategy)
     trained = task.trained_model(model)
-    # Dropout's random streams too: a resumed run draws the masks the
-    # uninterrupted one would have, so it reproduces it.
-    random_streams = [v for v in trained.variables if v.path.endswith("seed_generator_state")]
-    checkpoint = tf.train.Checkpoint(model=trained, optimizer=optimizer,
-                                     random_streams=random_streams)
+    checkpoint = training_checkpoint(trained, optimizer)
     # Every worker saves (saving may need collectives), but only the chief
     # into model_dir; the others into a temporary folder removed at the end.
     # All of them resume from the chief's checkpoints.
@@ -137,7 +155,7 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     best_path = os.path.join(settings.model_dir, "best.json")
     best = {}
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        restore(latest, trained, optimizer)
         step = int(optimizer.iterations.numpy())
         logging.info("Resumed from checkpoint %s at step %d of %d.", latest,
                      step, settings.train_steps)

@@ -52,4 +52,8 @@ class Distiller(keras.Model):
         # Keras sums the replicas' gradients: each replica's mean over its
         # share of the batch is divided by their number (as compile losses are).
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return total / replicas
+        total = total / replicas
+        # The student's own losses (regularizers, add_loss), as Keras adds them.
+        for loss in self.losses:
+            total += self._aggregate_additional_loss(loss)
+        return total

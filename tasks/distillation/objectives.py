@@ -146,8 +146,12 @@ class TinyBertObjective:
         return terms
 
 
-def check_compatible(teacher_backbone, student_backbone, layer_map, needs_attention=True):
-    """Clear errors for a student that cannot learn from this teacher's layers."""
+def check_compatible(teacher_backbone, student_backbone, layer_map, needs_attention=True,
+                     needs_hidden=True):
+    """Clear errors for a student that cannot learn from this teacher's layers
+    (prediction-only distillation needs neither hidden states nor attention)."""
+    if not needs_hidden:
+        return
     student_width = getattr(student_backbone, "teacher_hidden_size", None) or \
         student_backbone.hidden_size
     if student_width != teacher_backbone.hidden_size:

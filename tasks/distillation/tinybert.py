@@ -177,6 +177,10 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
         self._teacher_scores = {}
         self._augmented = None
         if int(config.options.get("augment_copies", 0) or 0) > 0:
+            if kind == "tagging":
+                raise ValueError("augment_copies: word replacement would break the tag "
+                                 "alignment of tagging data; augment classification-style "
+                                 "tasks only.")
             # The inner task reads its rows through `examples`; the training
             # split's rows are replaced by the augmented ones.
             read = self.inner.examples
@@ -245,7 +249,8 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
         stage = options.get("stage", "both")
         layer_map = self.layer_map(backbone)
         check_compatible(self.teacher_backbone, backbone, layer_map,
-                         needs_attention=stage != "prediction")
+                         needs_attention=stage != "prediction",
+                         needs_hidden=stage != "prediction")
         self.student_backbone = backbone
         self.student_model = self.inner.build_model(backbone)
         self.objective = TinyBertObjective(

@@ -122,11 +122,17 @@ def test_tagger(tmp_path, tokenizer_dir):
     model, _ = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
                                tokenizer_dir)
     version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "ner"))
-    ids = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
-                                sequence_length=SEQUENCE)(TEXTS)
+    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
+                                         sequence_length=SEQUENCE)
+    ids = preprocessor(TEXTS)
     logits = np.asarray(model(ids)["logits"])
-    expected_tags = np.where(ids["input_mask"].numpy() == 1,
-                             np.array(tags)[logits.argmax(-1)], "")
+    # A word's tag on its first sub-token; continuations, [CLS], [SEP] and
+    # padding get "".
+    tokens = np.array(preprocessor.vocabulary.tokens)[ids["input_word_ids"].numpy()]
+    first_pieces = (ids["input_mask"].numpy() == 1) & ~np.char.startswith(
+        tokens.astype(str), "##") & ~np.isin(tokens, ["[CLS]", "[SEP]", "[PAD]"])
+    expected_tags = np.where(first_pieces, np.array(tags)[logits.argmax(-1)], "")
+    assert (expected_tags != "").sum() >= 10
     outputs = served(version, TEXTS, ids={k: v.numpy() for k, v in ids.items()})
     for signature, result in outputs.items():
         assert sorted(result) == ["logits", "tag_ids", "tags"]
@@ -237,6 +243,23 @@ def classifier_export(tmp_path_factory, tokenizer_dir):
     model, _ = save_task_model(root / "run", task, text_backbone(tokenizer_dir), tokenizer_dir)
     version = export.export_model(str(root / "run"), str(root / "exports" / "clf"))
     return root, version, model
+
+
+def test_more_classes_than_seen_labels_are_named_by_id(tmp_path, tokenizer_dir):
+    from tasks.classification import TextClassificationTask
+
+    task = TextClassificationTask(TaskConfig(num_classes=4, options={"labels": ["a", "b"]}))
+    _, spec = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
+                              tokenizer_dir)
+    assert spec.label_names == ("a", "b", "2", "3")
+
+
+def test_export_folders_are_readable_by_other_users(classifier_export):
+    _, version, _ = classifier_export
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(version).st_mode & 0o777 == 0o777 & ~umask
+    assert os.stat(os.path.join(version, "saved_model.pb")).st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_signatures_refuse_wrong_inputs_and_handle_odd_text(classifier_export):

@@ -98,3 +98,33 @@ def test_uninterrupted_run_ends_at_the_same_step(uninterrupted):
     again = subprocess.run(command(model_dir), cwd=ROOT, capture_output=True, text=True,
                            timeout=600)
     assert f"at step {STEPS}" in again.stdout and "Epoch" not in again.stdout
+
+
+def test_checkpoints_without_random_streams_still_restore(tmp_path):
+    # Checkpoints written before the random streams were saved: model and
+    # optimizer restore, the streams start afresh; new ones restore all three.
+    import keras
+    import tensorflow as tf
+
+    from tasks import training
+
+    def make():
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dropout(0.5)(inputs)))
+        optimizer = keras.optimizers.Adam()
+        optimizer.build(model.trainable_variables)
+        return model, optimizer
+
+    model, optimizer = make()
+    old = tf.train.Checkpoint(model=model, optimizer=optimizer).save(str(tmp_path / "old"))
+    new = training.training_checkpoint(model, optimizer).save(str(tmp_path / "new"))
+    stream = [v for v in model.variables if v.path.endswith("seed_generator_state")][0]
+    for path, streams_restored in ((old, False), (new, True)):
+        fresh, fresh_optimizer = make()
+        fresh_stream = [v for v in fresh.variables
+                        if v.path.endswith("seed_generator_state")][0]
+        fresh_stream.assign(stream.numpy() + 7)
+        training.restore(path, fresh, fresh_optimizer)
+        for a, b in zip(fresh.get_weights(), model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        assert np.array_equal(fresh_stream.numpy(), stream.numpy()) == streams_restored

@@ -255,6 +255,31 @@ def test_clear_errors(tmp_path, classification_teacher, hf_masked_lm):
             student=other_vocabulary)
 
 
+def test_prediction_only_distillation_takes_any_student(tmp_path, classification_teacher):
+    # Logits alone: no hidden-state or attention matching, so a narrower BERT
+    # without fit_dense (and other head counts) is fine.
+    vocab_size = zoo.load(classification_teacher).vocab_size
+    student = str(tmp_path / "narrow.keras")
+    zoo.build("bert_test_tiny", vocab_size=vocab_size, hidden_size=8, num_heads=1,
+              intermediate_size=16).save(student)
+    result = run(tmp_path, "logits_only", task="distill_tinybert_task",
+                 teacher=classification_teacher, student=student,
+                 options={"stage": "prediction"})
+    assert result["step"] == 4 and "retention" in result["final"]
+
+
+def test_refusals_before_any_training(tmp_path, classification_teacher):
+    with pytest.raises(ValueError, match="multiple_choice models have no serving"):
+        run(tmp_path, "mc", task="multiple_choice", model="bert_test_tiny",
+            export_dir=str(tmp_path / "exports" / "mc"))
+    assert not os.path.exists(tmp_path / "mc" / "checkpoints")
+    from tasks.distillation.tinybert import TinyBertTaskDistillationTask
+
+    with pytest.raises(ValueError, match="tag alignment"):
+        TinyBertTaskDistillationTask(TaskConfig(options={
+            "distill_task": "tagging", "augment_copies": 2, "augment_model": "x"}))
+
+
 def _colors(tmp_path):
     from tests.tasks import synthetic
 
