@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from export.images import decode_image, normalize
 from export.spec import ServingSpec
 from kerasbert.layers import ClassificationHead
 from tasks import metrics
@@ -112,9 +113,7 @@ class ImageClassificationTask(Task):
         def load(batch):
             if "path" in batch:
                 images = tf.map_fn(
-                    lambda path: tf.image.resize(tf.io.decode_image(
-                        tf.io.read_file(path), channels=channels, expand_animations=False),
-                        (height, width)) / 255.0,
+                    lambda path: decode_image(tf.io.read_file(path), height, width, channels),
                     batch["path"], fn_output_signature=tf.float32)
             else:
                 images = tf.image.resize(batch["image"], (height, width))
@@ -126,7 +125,7 @@ class ImageClassificationTask(Task):
                 pad = max(1, height // 8)
                 padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], "REFLECT")
                 images = tf.image.random_crop(padded, tf.shape(images), seed=seed)
-            return (images - mean) / std, batch["label"]
+            return normalize(images, mean, std), batch["label"]
 
         return make_dataset(self._columns(split), batch_size, training, load,
                             start_step=start_step, seed=seed)
