@@ -102,6 +102,9 @@ class Task:
         when the task's model has no serving kind yet."""
         return None
 
+    def set_train_steps(self, steps):
+        """The run's length, once known (a distillation's stage switch needs it)."""
+
     def trained_model(self, model):
         """The part of `model` that training changes, which checkpoints hold:
         the model itself, except for distillation (the student alone)."""

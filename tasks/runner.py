@@ -244,8 +244,7 @@ def run(settings):
         # switch) must count the steps that will run.
         per_loop = min(settings.steps_per_loop, steps)
         steps = -(-steps // per_loop) * per_loop
-        if task.distills:
-            task.set_train_steps(steps)
+        task.set_train_steps(steps)
         optimizer = optimization.create_optimizer(
             settings.learning_rate, steps, warmup_fraction=settings.warmup_fraction,
             decay=settings.decay, weight_decay=settings.weight_decay,

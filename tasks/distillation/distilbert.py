@@ -23,16 +23,13 @@ fine-tuning.
 
 import dataclasses
 
-import keras
-
-import zoo
 from tasks.base import TaskConfig
 from tasks.distillation import models
+from tasks.distillation.base import DistillationTask
 from tasks.distillation.distiller import Distiller
 from tasks.distillation.objectives import DistilBertObjective
 from tasks.distillation.students import distilbert_student
 from tasks.pretraining import PretrainingTask
-from zoo.backbone import Backbone
 
 
 def sentence_task_of(model):
@@ -43,18 +40,16 @@ def sentence_task_of(model):
     return "none"
 
 
-class DistilBertDistillationTask(PretrainingTask):
+class DistilBertDistillationTask(DistillationTask, PretrainingTask):
     """Masked-LM distillation into a DistilBERT student."""
 
     name = "distill_distilbert"
-    distills = True
     primary_metric = "mlm_accuracy"
 
     def __init__(self, config):
         options = {**config.options, "sentence_task": "none"}
         super().__init__(dataclasses.replace(config, options=options))
         self.teacher = None
-        self._teacher_scores = {}
 
     # ------------------------------------------------ teacher, student
 
@@ -65,24 +60,15 @@ class DistilBertDistillationTask(PretrainingTask):
             raise ValueError("distill_distilbert builds its student from the teacher's layers; "
                              "choose them with --student_layers instead of --student.")
         overrides = dict(overrides or {})
-        dtype = {"dtype": overrides["dtype"]} if "dtype" in overrides else {}
-        saved = models.load_model_file(teacher)
-        if saved is not None and not isinstance(saved, Backbone):
-            if "mlm_logits" not in saved.output:
-                raise ValueError(f"The teacher {teacher} has no masked-LM head (outputs "
-                                 f"{sorted(saved.output)}): DistilBERT distillation needs one "
-                                 "(the model.keras of a --task=pretraining run, or a BERT "
-                                 "checkpoint with its MLM head).")
-            teacher_task = PretrainingTask(TaskConfig(
+
+        def make_builder(saved):  # the pretraining task the teacher was saved by
+            return PretrainingTask(TaskConfig(
                 sequence_length=self.config.sequence_length,
-                options={**self.config.options, "sentence_task": sentence_task_of(saved)}))
-            task_model, teacher_backbone = models.rebuild_task_model(
-                saved, teacher_task.build_model, **dtype)
-            self.teacher = models.training_view(task_model, teacher_backbone)
-        else:
-            heads = zoo.load(teacher, with_head=True, **models.INTERNALS, **dtype)
-            self.teacher = models.mlm_view(heads)
-            teacher_backbone = heads.backbone
+                options={**self.config.options, "sentence_task": sentence_task_of(saved)})
+            ).build_model
+
+        self.teacher, teacher_backbone = models.load_teacher(
+            teacher, make_builder, "mlm_logits", overrides.get("dtype"))
         self.teacher_backbone = teacher_backbone
         layers = self.config.options.get("student_layers")
         return distilbert_student(teacher_backbone, layers=layers, **models.INTERNALS,
@@ -103,18 +89,6 @@ class DistilBertDistillationTask(PretrainingTask):
         return Distiller(self.teacher, models.training_view(self.student_model, backbone),
                          objective, name=f"{backbone.name}_distiller")
 
-    def build_losses(self):
-        return None  # the Distiller's objective is the loss
-
-    def build_metrics(self):
-        return None
-
-    def trained_model(self, model):
-        return model.student
-
-    def set_train_steps(self, steps):
-        """The run's length (unused: the DistilBERT objective has one stage)."""
-
     def saved_model(self, model):
         backbone = models.without_internals(self.student_backbone)
         saved = PretrainingTask.build_model(self, backbone)
@@ -126,13 +100,8 @@ class DistilBertDistillationTask(PretrainingTask):
     def evaluate(self, model, split, preprocessor, batch_size):
         """The student's mlm_accuracy and perplexity; the teacher's (computed
         once) beside them, and the share of its accuracy the student keeps."""
-        scores = super().evaluate(self.student_model, split, preprocessor, batch_size)
-        if split not in self._teacher_scores:
-            teacher = keras.Model(self.teacher.input, self.teacher.output["task"])
-            self._teacher_scores[split] = super().evaluate(teacher, split, preprocessor,
-                                                           batch_size)
-        teacher_scores = self._teacher_scores[split]
-        scores.update({f"teacher_{name}": value for name, value in teacher_scores.items()})
-        scores["retention"] = scores["mlm_accuracy"] / max(teacher_scores["mlm_accuracy"], 1e-9)
-        return scores
+        def score(model):
+            return PretrainingTask.evaluate(self, model, split, preprocessor, batch_size)
+
+        return self.with_teacher_scores(score(self.student_model), split, score)
 

@@ -167,6 +167,28 @@ def _probe_inputs(model):
     return probe
 
 
+HEAD_NAMES = {"mlm_logits": "masked-LM", "logits": "classifier"}
+
+
+def load_teacher(path, make_builder, output, dtype=None):
+    """(view, backbone) of the teacher at `path`, its `output` head exposed.
+
+    A task model saved by tasks.run is rebuilt by make_builder(saved model)
+    (-> build_task_model(backbone)); anything else is read by zoo.load with
+    its heads. dtype: the run's policy (mixed precision) or None.
+    """
+    saved = load_model_file(path)
+    if saved is not None and not isinstance(saved, Backbone):
+        if output not in saved.output:
+            raise ValueError(f"The teacher {path} has no {HEAD_NAMES[output]} head (outputs "
+                             f"{sorted(saved.output)}): train it on this task first.")
+        task_model, backbone = rebuild_task_model(saved, make_builder(saved), dtype)
+        return training_view(task_model, backbone), backbone
+    heads = zoo.load(path, with_head=True, **INTERNALS, **({"dtype": dtype} if dtype else {}))
+    view = mlm_view(heads) if output == "mlm_logits" else heads_view(heads, output)
+    return view, heads.backbone
+
+
 def load_backbone(path, **arguments):
     """The zoo backbone at `path`: a checkpoint zoo.load reads, or the
     backbone inside a saved task model."""

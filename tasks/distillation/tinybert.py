@@ -28,16 +28,15 @@ import dataclasses
 import math
 import os
 
-import keras
 
 import zoo
 from tasks.base import Task
 from tasks.distillation import models
+from tasks.distillation.base import DistillationTask
 from tasks.distillation.distiller import Distiller
 from tasks.distillation.objectives import TinyBertObjective, check_compatible
 from tasks.distillation.students import check_layer_map, uniform_layer_map
 from tasks.pretraining import PretrainingTask
-from zoo.backbone import Backbone
 
 # Inner task -> (prediction loss kind, per-token outputs).
 DISTILLABLE_TASKS = {"classification": ("softmax", False), "regression": ("regression", False),
@@ -91,10 +90,8 @@ def teacher_backbone_only(teacher, dtype_override):
     return models.with_internals(backbone, **dtype_override)
 
 
-class _TinyBertMixin:
-    """What both TinyBERT tasks share: the layer map and the student's checks."""
-
-    distills = True
+class _TinyBertMixin(DistillationTask):
+    """What both TinyBERT tasks share: the layer map."""
 
     def layer_map(self, student_backbone):
         teacher_layers = self.teacher_backbone.num_layers
@@ -102,18 +99,6 @@ class _TinyBertMixin:
         if given:
             return check_layer_map(given, teacher_layers, student_backbone.num_layers)
         return uniform_layer_map(teacher_layers, student_backbone.num_layers)
-
-    def trained_model(self, model):
-        return model.student
-
-    def set_train_steps(self, steps):
-        """The run's length (stage switching needs it)."""
-
-    def build_losses(self):
-        return None  # the Distiller's objective is the loss
-
-    def build_metrics(self):
-        return None
 
 
 class TinyBertGeneralTask(_TinyBertMixin, PretrainingTask):
@@ -174,7 +159,6 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
         self.teacher = None
         self.objective = None
         self.train_steps = None
-        self._teacher_scores = {}
         self._augmented = None
         if int(config.options.get("augment_copies", 0) or 0) > 0:
             if kind == "tagging":
@@ -230,16 +214,8 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
 
     def prepare(self, teacher, student=None, overrides=None):
         overrides = dict(overrides or {})
-        dtype = {"dtype": overrides["dtype"]} if "dtype" in overrides else {}
-        saved = models.load_model_file(teacher)
-        if saved is not None and not isinstance(saved, Backbone):
-            task_model, self.teacher_backbone = models.rebuild_task_model(
-                saved, self.inner.build_model, **dtype)
-            self.teacher = models.training_view(task_model, self.teacher_backbone)
-        else:
-            heads = zoo.load(teacher, with_head=True, **models.INTERNALS, **dtype)
-            self.teacher = models.heads_view(heads, "logits")
-            self.teacher_backbone = heads.backbone
+        self.teacher, self.teacher_backbone = models.load_teacher(
+            teacher, lambda saved: self.inner.build_model, "logits", overrides.get("dtype"))
         return load_student(student, self.teacher_backbone, overrides)
 
     def build_model(self, backbone):
@@ -278,14 +254,7 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
     def evaluate(self, model, split, preprocessor, batch_size):
         """The inner task's metrics for the student; the teacher's (once) beside
         them, and `retention`: the student's primary metric over the teacher's."""
-        scores = self.inner.evaluate(self.student_model, split, preprocessor, batch_size)
-        if split not in self._teacher_scores:
-            teacher = keras.Model(self.teacher.input, self.teacher.output["task"])
-            self._teacher_scores[split] = self.inner.evaluate(teacher, split, preprocessor,
-                                                              batch_size)
-        teacher_scores = self._teacher_scores[split]
-        scores.update({f"teacher_{name}": value for name, value in teacher_scores.items()})
-        primary = self.primary_metric
-        scores["retention"] = scores[primary] / teacher_scores[primary] \
-            if teacher_scores[primary] else float("nan")
-        return scores
+        def score(model):
+            return self.inner.evaluate(model, split, preprocessor, batch_size)
+
+        return self.with_teacher_scores(score(self.student_model), split, score)
