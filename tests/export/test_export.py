@@ -337,3 +337,39 @@ def test_variables_are_stored_once(tmp_path, tokenizer_dir):
     print(f"variables/ {stored:,} bytes for {weights:,} bytes of float32 weights "
           f"({stored / weights:.3f}x)")
     assert stored <= 1.1 * weights, (stored, weights)
+
+
+def test_albert_with_sentencepiece_serves_text(tmp_path):
+    # SentencePiece in the graph (tf-text's sentencepiece ops) and its
+    # detokenizer for decoded answers, in the TensorFlow-only process.
+    from kerasbert.text import build_sentencepiece_model
+    from tasks.question_answering import QuestionAnsweringTask
+
+    model_file = build_sentencepiece_model(training_corpus()[:400], 200,
+                                           str(tmp_path / "spiece"), lower_case=True)
+    folder = tmp_path / "sp"
+    os.makedirs(folder)
+    os.replace(model_file, folder / "spiece.model")
+    tokenizer = zoo.load_preprocessor(str(folder)).tokenizer
+    assert type(tokenizer).__name__ == "SentencePieceTokenizer"
+    backbone = zoo.build("albert_test_tiny", vocab_size=tokenizer.vocabulary.size, dropout=0.0)
+    task = QuestionAnsweringTask(TaskConfig(options={"max_answer_length": 5}))
+    model, _ = save_task_model(tmp_path / "run", task, backbone, folder)
+    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "qa"))
+    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
+                                         sequence_length=SEQUENCE)
+    ids = preprocessor(TEXTS, TEXTS_B)
+    raw = model(ids)
+    start, end = np.asarray(raw["start_logits"]), np.asarray(raw["end_logits"])
+    word_ids = ids["input_word_ids"].numpy()
+    context = (ids["input_type_ids"].numpy() == 1) & (ids["input_mask"].numpy() == 1) & (
+        word_ids != preprocessor.vocabulary.id_of("sep"))
+    spans = [best_span(start[b], end[b], context[b], 5) for b in range(len(TEXTS))]
+    answers = [preprocessor.tokenizer.detokenize(word_ids[b, i:j + 1][None]).numpy()[0]
+               if i >= 0 else b"" for b, (i, j) in enumerate(spans)]
+    assert any(answers)
+    outputs = served(version, TEXTS, TEXTS_B, ids={k: v.numpy() for k, v in ids.items()})
+    for signature, result in outputs.items():
+        assert_close(result["start_logits"], start, signature)
+        np.testing.assert_array_equal(result["answer_start"], [s[0] for s in spans])
+        assert list(result["answer"]) == answers
