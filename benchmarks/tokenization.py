@@ -8,14 +8,16 @@ and the same cores. Prints both rates and their ratio; timings on a shared
 machine vary, so compare ratios from one run, not absolute numbers.
 """
 
+import json
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+
+from benchmarks import timing  # noqa: E402
 
 from kerasbert.text.preprocessor import Preprocessor  # noqa: E402
 from kerasbert.text.wordpiece import WordPieceTokenizer  # noqa: E402
@@ -25,7 +27,9 @@ flags.DEFINE_integer("lines", 20000, "Strings to encode per timed pass.")
 flags.DEFINE_integer("batch_size", 256, "Strings per batch on both sides.")
 flags.DEFINE_integer("sequence_length", 128, "Packed length.")
 flags.DEFINE_integer("vocab_size", 8000, "WordPiece vocabulary size to learn.")
-flags.DEFINE_integer("repeats", 3, "Timed passes per side; the best is reported.")
+flags.DEFINE_integer("repeats", 5, "Timed passes per side (alternating, after two warm-up "
+                     "passes); the median is reported.")
+flags.DEFINE_string("output", None, "Also write the results to this JSON file.")
 FLAGS = flags.FLAGS
 
 
@@ -37,15 +41,6 @@ def learn_vocabulary(folder):
                                 special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     trainer.save_model(folder)
     return os.path.join(folder, "vocab.txt")
-
-
-def best_rate(run, count):
-    rates = []
-    for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(count / (time.perf_counter() - start))
-    return max(rates)
 
 
 def main(argv):
@@ -74,14 +69,20 @@ def main(argv):
             for batch in batches:
                 reference.encode_batch(batch)
 
-        ours()  # trace the graph once before timing
-        ours_rate = best_rate(ours, len(lines))
-        theirs_rate = best_rate(theirs, len(lines))
+        times = timing.alternate({"ours": ours, "theirs": theirs}, FLAGS.repeats)
+        ours_rate = len(lines) / timing.median(times["ours"])
+        theirs_rate = len(lines) / timing.median(times["theirs"])
     print(f"cores: {os.cpu_count()}, lines: {len(lines)}, batch: {FLAGS.batch_size}, "
           f"sequence_length: {FLAGS.sequence_length}")
     print(f"kerasbert tf.data (tokenize + pack): {ours_rate:,.0f} strings/s")
     print(f"HF tokenizers encode_batch:          {theirs_rate:,.0f} strings/s")
     print(f"ratio (ours / HF): {ours_rate / theirs_rate:.2f}")
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as file:
+            json.dump({"lines": len(lines), "batch_size": FLAGS.batch_size,
+                       "strings_per_second": {"kerasbert": ours_rate, "hf-tokenizers": theirs_rate},
+                       "ratios": {"kerasbert / hf-tokenizers": ours_rate / theirs_rate}},
+                      file, indent=2)
 
 
 if __name__ == "__main__":

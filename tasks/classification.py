@@ -8,6 +8,7 @@ import numpy as np
 
 from export.spec import ServingSpec
 
+from kerasbert import models
 from kerasbert.layers import ClassificationHead
 from tasks import metrics
 from tasks.base import Task, labels_and_predictions
@@ -125,7 +126,7 @@ class TextClassificationTask(Task):
         dropout = self.config.options.get("classifier_dropout", 0.1)
         logits = ClassificationHead(self.num_outputs, dropout=dropout,
                                     dtype=backbone.dtype_policy, name="classifier")(features)
-        return keras.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
+        return models.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
 
     def build_losses(self):
         return {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}

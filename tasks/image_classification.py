@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from export.images import decode_image, normalize
 from export.spec import ServingSpec
+from kerasbert import models
 from kerasbert.layers import ClassificationHead
 from tasks import metrics
 from tasks.base import Task, labels_and_predictions
@@ -136,7 +137,7 @@ class ImageClassificationTask(Task):
         dropout = self.config.options.get("classifier_dropout", 0.0)
         logits = ClassificationHead(self.num_classes, dropout=dropout,
                                     dtype=backbone.dtype_policy, name="classifier")(pooled)
-        return keras.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
+        return models.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
 
     def build_losses(self):
         return {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}

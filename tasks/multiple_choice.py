@@ -36,6 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasbert import models
 from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
 from tasks import metrics
 from tasks.base import Task, labels_and_predictions
@@ -183,7 +184,7 @@ class MultipleChoiceTask(Task):
         head = MultipleChoiceHead(dropout=self.config.options.get("dropout", 0.1),
                                   dtype=backbone.dtype_policy, name="multiple_choice_head")
         logits = head(features, inputs["input_word_ids"])
-        return keras.Model(inputs, {"logits": logits}, name=f"{backbone.name}_{self.name}")
+        return models.Model(inputs, {"logits": logits}, name=f"{backbone.name}_{self.name}")
 
     def build_losses(self):
         return {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}

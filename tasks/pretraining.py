@@ -58,6 +58,7 @@ import tensorflow as tf
 
 import zoo
 from export.spec import ServingSpec
+from kerasbert import models
 from kerasbert.layers import ClassificationHead
 from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
 from kerasbert.text import MaskedLMMasker, next_sentence_pairs, sentence_order_pairs
@@ -281,7 +282,7 @@ class PretrainingTask(Task):
             sentence_head = ClassificationHead(2, dropout=0.0, dtype=backbone.dtype_policy,
                                                name=f"{self.sentence_task}_head")
             outputs[f"{self.sentence_task}_logits"] = sentence_head(text_features(features))
-        return keras.Model({**inputs, "masked_lm_positions": positions}, outputs,
+        return models.Model({**inputs, "masked_lm_positions": positions}, outputs,
                            name=f"{backbone.name}_{self.name}")
 
     def build_losses(self):

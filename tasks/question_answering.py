@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from export.spec import ServingSpec
+from kerasbert import models
 from kerasbert.layers import SpanHead
 from tasks import metrics
 from tasks.base import Task
@@ -313,7 +314,7 @@ class QuestionAnsweringTask(Task):
         sequence_output = backbone(inputs)["sequence_output"]
         start, end = SpanHead(dtype=backbone.dtype_policy, name="span_head")(
             sequence_output, inputs["input_mask"])
-        return keras.Model(inputs, {"start_logits": start, "end_logits": end},
+        return models.Model(inputs, {"start_logits": start, "end_logits": end},
                            name="question_answering")
 
     def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):

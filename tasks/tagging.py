@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasbert import models
 from kerasbert.layers.heads import ClassificationHead
 from export.spec import ServingSpec
 from kerasbert.text.packing import InputPacker
@@ -162,7 +163,7 @@ class TaggingTask(Task):
         head = ClassificationHead(len(self.labels()),
                                   dropout=self.config.options.get("dropout", 0.1),
                                   dtype=backbone.dtype_policy, name="tagging_head")
-        return keras.Model(inputs, {"logits": head(sequence_output)},
+        return models.Model(inputs, {"logits": head(sequence_output)},
                            name=f"{backbone.name}_{self.name}")
 
     def build_losses(self):

@@ -9,8 +9,10 @@ import inspect
 
 import keras
 
+from kerasbert.models import Model
 
-class Backbone(keras.Model):
+
+class Backbone(Model):
     """Base of the zoo's backbones (functional models built in __init__)."""
 
     def get_config(self):
