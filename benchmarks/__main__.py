@@ -52,8 +52,10 @@ def _shape_jobs(suite, module, extra=(), quick_extra=()):
 
 JOBS = (
     _shape_jobs("inference", "inference")
+    # Training steps are long and the machine has slow spells: 7 rounds.
     # bert_tiny's steps are short: 8 per fit call amortize fit's own cost alike.
-    + [dataclasses.replace(job, args=job.args + (("--steps=8",) if "tiny" in job.name else ()))
+    + [dataclasses.replace(job, args=job.args + ("--repeats=7",) + (
+        ("--steps=8",) if "tiny" in job.name else ()))
        for job in _shape_jobs("training", "training")]
     + [Job("first_step", "first_step_bert_base", "first_step", ("--shape=bert_base",),
            ("--quick",)),

@@ -7,8 +7,11 @@ the machine's matmul peak, measured in the same run.
 Method (`benchmarks.timing`): every side is built and warmed up (two
 calls), then the sides alternate call by call for --repeats rounds; each
 side's figure is its median call. Reported: sequences/s per side, kerasbert
-over each peer (a ratio from the same run), and each side's fraction of the
-measured matmul peak of the same dtype (FLOPs from `peers.Shape.flops`).
+over each peer (the median over rounds of the peer's time / ours in the
+same round), each side's fraction of the measured matmul peak of the same
+dtype (FLOPs from `peers.Shape.flops`), and, for inference, the share of
+each side's time that the model's matmuls alone need
+(`timing.matmul_floor`): 100% would mean everything else is free.
 Compare ratios, not absolute numbers; no test asserts on them.
 """
 
@@ -45,6 +48,7 @@ def measure(shape, dtype, repeats, training=False, steps=1):
     made = [side for side in made if side is not None]
     times = timing.alternate({info["library"]: call for call, info in made}, repeats)
     peaks = {dtype: timing.matmul_peak(dtype) for dtype in {dtype, "float32"}}
+    floor = None if training else timing.matmul_floor(shape, dtype)
     flops = shape.flops() * (3 if training else 1)
     results = {}
     for _, info in made:
@@ -54,21 +58,28 @@ def measure(shape, dtype, repeats, training=False, steps=1):
             **info, "seconds_per_batch": per_batch, "all_seconds": times[info["library"]],
             "sequences_per_second": shape.batch / per_batch,
             "fraction_of_peak": flops / per_batch / peak}
-    ours = results["kerasbert"]["sequences_per_second"]
-    ratios = {f"kerasbert / {name}": ours / side["sequences_per_second"]
-              for name, side in results.items() if name != "kerasbert"}
+        if floor is not None and info["library"] != "kerasbert float32":
+            results[info["library"]]["matmul_floor_share"] = floor / per_batch
+    # Each round's peer time over our time in the same round, then the
+    # median: a slow spell of the machine hits both halves of a pair.
+    ratios = {f"kerasbert / {name}": timing.paired_ratio(times[name], times["kerasbert"])
+              for name in results if name != "kerasbert"}
     return {"shape": shape.__dict__, "dtype": dtype, "mode": "training" if training else
-            "inference", "peak_flops": peaks[dtype], "peaks": peaks, "sides": results, "ratios": ratios}
+            "inference", "peak_flops": peaks[dtype], "peaks": peaks,
+            "matmul_floor_seconds": floor, "sides": results, "ratios": ratios}
 
 
 def table(result):
     shape = result["shape"]
     lines = [f"{shape['name']} {result['mode']} {result['dtype']} (batch {shape['batch']} "
              f"x {shape['sequence']}; matmul peak {result['peak_flops'] / 1e9:.0f} GFLOP/s)",
-             "| library | sequences/s | fraction of peak |", "|---|---|---|"]
+             "| library | sequences/s | fraction of peak | matmul floor / time |",
+             "|---|---|---|---|"]
     for name, side in result["sides"].items():
+        floor = side.get("matmul_floor_share")
         lines.append(f"| {name} | {side['sequences_per_second']:.2f} | "
-                     f"{side['fraction_of_peak']:.0%} |")
+                     f"{side['fraction_of_peak']:.0%} | "
+                     f"{'' if floor is None else f'{floor:.0%}'} |")
     lines += [f"{name}: {ratio:.2f}x" for name, ratio in result["ratios"].items()]
     return "\n".join(lines)
 

@@ -89,14 +89,26 @@ def make_predict(library, shape, dtype="float32"):
 def make_fit(library, shape, dtype="float32", steps=1):
     """A Keras library's `model.fit` over `steps` batches: the backbone (with
     dropout 0.1, as fine-tuning runs it), a 2-class head on the pooled
-    output, sparse cross-entropy, AdamW. `info["steps"]` says how many
-    steps one call runs."""
+    output, sparse cross-entropy, and each library's fine-tuning optimizer:
+    kerasbert's `tasks.optimization.create_optimizer` (AdamW with warmup,
+    weight decay and global-norm clipping, what `tasks.run` trains with) in
+    the `kerasbert.models.Model` its tasks build; keras.optimizers.AdamW in a
+    keras.Model for keras-hub. `info["steps"]` says how many steps one call
+    runs."""
     import keras
 
     backbone, inputs, pooled = KERAS_BACKBONES[library](shape, dtype, dropout=0.1)
     logits = keras.layers.Dense(2, dtype=_policy(dtype))(backbone.output[pooled])
-    model = keras.Model(backbone.input, logits)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-5),
+    if library == "kerasbert":
+        from kerasbert import models
+        from tasks import optimization
+
+        model = models.Model(backbone.input, logits)
+        optimizer = optimization.create_optimizer(1e-5, 10 ** 6, warmup_steps=100)
+    else:
+        model = keras.Model(backbone.input, logits)
+        optimizer = keras.optimizers.AdamW(1e-5)
+    model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = {name: np.tile(value, (steps, 1)) for name, value in inputs.items()}
     y = np.arange(shape.batch * steps) % 2

@@ -39,6 +39,12 @@ def median(values):
     return float(np.median(values))
 
 
+def paired_ratio(slower, faster):
+    """Median over rounds of slower[i] / faster[i]: how many times faster
+    `faster` ran, pair by pair (both timed in the same round)."""
+    return float(np.median(np.asarray(slower) / np.asarray(faster)))
+
+
 def matmul_peak(dtype, size=2048, repeats=5):
     """FLOP/s of the best square matmul in `dtype`, XLA-compiled or not,
     whichever is faster on this machine (both are what a model can reach)."""
@@ -51,4 +57,39 @@ def matmul_peak(dtype, size=2048, repeats=5):
         product(a).numpy()
         fastest = min(seconds(lambda: product(a).numpy()) for _ in range(repeats))
         best = max(best, 2 * size ** 3 / fastest)
+    return best
+
+
+def matmul_floor(shape, dtype, repeats=5):
+    """Seconds for the encoder's matmuls alone, at the model's own shapes
+    (per layer: 4 [tokens, h] x [h, h] projections, [h, i] and [i, h]
+    feed-forward, and the two batched attention products), XLA-compiled or
+    not, whichever is faster: no implementation of these matmuls runs the
+    forward pass faster. What a model spends beyond it is softmax, layer
+    norms, GELU, masking, embeddings and data movement."""
+    import tensorflow as tf
+
+    tokens, h, i = shape.batch * shape.sequence, shape.hidden, shape.intermediate
+    heads, size = shape.heads, shape.hidden // shape.heads
+
+    def weights(*dims):
+        return tf.cast(tf.random.normal(dims, stddev=0.02), dtype)
+
+    x, w_h, w_i, w_o = weights(tokens, h), weights(h, h), weights(h, i), weights(i, h)
+    q = weights(shape.batch * heads, shape.sequence, size)
+    p = weights(shape.batch * heads, shape.sequence, shape.sequence)
+
+    def matmuls():
+        out = []
+        for _ in range(shape.layers):
+            out += [tf.matmul(x, w_h) for _ in range(4)]
+            out += [tf.matmul(tf.matmul(x, w_i), w_o)]
+            out += [tf.matmul(q, q, transpose_b=True), tf.matmul(p, q)]
+        return tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32)) for o in out])
+
+    best = float("inf")
+    for jit_compile in (True, False):
+        run = tf.function(matmuls, jit_compile=jit_compile)
+        run().numpy()
+        best = min(best, min(seconds(lambda: run().numpy()) for _ in range(repeats)))
     return best

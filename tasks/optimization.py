@@ -14,6 +14,7 @@ import math
 import re
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 # Keras matches these as regexes against `variable.name` (the last path
@@ -146,7 +147,36 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         if self.weight_decay and self._decayed[index]:
             wd = ops.cast(self.weight_decay, variable.dtype)
             self.assign_sub(variable, variable * (learning_rate * wd))
-        super().update_step(gradient, variable, learning_rate)
+        if self._fusable(variable):
+            self._fused_adam_step(gradient, variable, learning_rate, index)
+        else:
+            super().update_step(gradient, variable, learning_rate)
+
+    def _fusable(self, variable):
+        """TensorFlow's fused Adam kernel applies: one plain (undistributed)
+        resource variable, no AMSGrad."""
+        return (keras.backend.backend() == "tensorflow" and not self.amsgrad
+                and not tf.distribute.has_strategy() and hasattr(variable, "handle"))
+
+    def _fused_adam_step(self, gradient, variable, learning_rate, index):
+        """Keras' Adam update in one `ResourceApplyAdam` op per variable.
+
+        The same arithmetic as `keras.optimizers.Adam.update_step` (m, v
+        moving averages; var -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
+        (sqrt(v) + eps)), in one pass over memory instead of about ten, and
+        one op to trace instead of about twenty: BERT-base's first training
+        step traces ~200 of these.
+        """
+        dtype = variable.dtype
+        step = ops.cast(self.iterations + 1, dtype)
+        beta_1 = ops.cast(self.beta_1, dtype)
+        beta_2 = ops.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[index].handle,
+            v=self._velocities[index].handle, beta1_power=ops.power(beta_1, step),
+            beta2_power=ops.power(beta_2, step), lr=learning_rate, beta1=beta_1,
+            beta2=beta_2, epsilon=ops.cast(self.epsilon, dtype),
+            grad=ops.cast(tf.convert_to_tensor(gradient), dtype))
 
     def _clip_gradients(self, grads):
         all_reduce = getattr(super(), "_all_reduce_sum_gradients", None)
