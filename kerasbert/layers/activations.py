@@ -12,10 +12,31 @@ EXACT_GELU = "gelu"
 TANH_GELU_NAMES = ("gelu_new", "gelu_tanh", "gelu_pytorch_tanh", "gelu_fast")
 
 
+def _in_float32(function):
+    """Runs `function` in float32 and casts back to the input's dtype.
+
+    Under mixed precision the feed-forward's GELU gets bfloat16/float16
+    inputs, and the CPU's erf/tanh kernels for those types are scalar
+    emulation: BERT-base's 12 GELUs cost 8.6 ms each in bfloat16 here, 4.6
+    ms computed in float32 with the casts (and float32 is more accurate).
+    Float32 inputs are untouched.
+    """
+
+    def wrapped(x):
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if dtype == "float32":
+            return function(x)
+        return keras.ops.cast(function(keras.ops.cast(x, "float32")), dtype)
+
+    return wrapped
+
+
+@_in_float32
 def _exact_gelu(x):
     return keras.activations.gelu(x, approximate=False)
 
 
+@_in_float32
 def _tanh_gelu(x):
     return keras.activations.gelu(x, approximate=True)
 

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -24,3 +25,16 @@ def test_the_two_gelus_really_differ():
 def test_unknown_activation_names_the_known_ones():
     with pytest.raises(ValueError, match="gelu_tanh"):
         get_activation("gelu2")
+
+
+@pytest.mark.parametrize("name,exact", [("gelu", True), ("gelu_tanh", False)])
+def test_low_precision_inputs_are_computed_in_float32(name, exact):
+    """bfloat16 in, bfloat16 out, within one bfloat16 rounding of float32 GELU."""
+    inputs = keras.ops.cast(X, "bfloat16")
+    output = get_activation(name)(inputs)
+    assert keras.backend.standardize_dtype(output.dtype) == "bfloat16"
+    widened = np.asarray(keras.ops.cast(inputs, "float32"))
+    expected = (reference.gelu_exact if exact else reference.gelu_tanh)(widened)
+    expected = np.asarray(keras.ops.cast(keras.ops.cast(expected, "bfloat16"), "float32"))
+    np.testing.assert_allclose(np.asarray(keras.ops.cast(output, "float32")), expected,
+                               rtol=2 ** -7, atol=1e-3)
