@@ -66,8 +66,6 @@ JOBS = (
        # compiled once); both sides compiled alike.
        Job("bucketing", "bucketing_bert_tiny", "bucketing",
            ("--model=bert_tiny_uncased", "--jit_compile"), _QUICK_BUCKETING),
-       Job("bucketing", "bucketing_bert_small", "bucketing",
-           ("--model=bert_small_uncased", "--jit_compile", "--steps=64"), _QUICK_BUCKETING),
        Job("export", "export_bert_tiny", "export", ("--shape=bert_tiny",), ("--quick",)),
        Job("tokenization", "tokenization", "tokenization", (), ("--lines=2000",))]
 )
@@ -133,8 +131,6 @@ ROWS = (
         "first_step_bert_base", _ratio("kerasbert / keras-hub"), 0.5, at_most=True),
     Row("fine-tuning tokens/s on the length mix, bucketed / padded to 128 (bert_tiny)",
         "bucketing_bert_tiny", _ratio("bucketed / padded"), 3.0),
-    Row("fine-tuning tokens/s on the length mix, bucketed / padded to 128 (bert_small)",
-        "bucketing_bert_small", _ratio("bucketed / padded")),
     Row("exported SavedModel, raw-text / ids signature throughput, batch 32 (bert_tiny)",
         "export_bert_tiny", _ratio("raw_text / ids throughput"), 0.9),
     Row("tokenization to packed inputs in tf.data, kerasbert / HF tokenizers",
