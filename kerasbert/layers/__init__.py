@@ -10,9 +10,11 @@ from kerasbert.layers.embeddings import (
 )
 from kerasbert.layers.encoder import TransformerBlock, TransformerStack
 from kerasbert.layers.heads import ClassificationHead, MaskedLMHead, Pooler, SpanHead
+from kerasbert.layers.pooling import FeaturePooling
 from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
 
 __all__ = [
+    "FeaturePooling",
     "FlattenChoices",
     "MultipleChoiceHead",
     "PredictionSlots",
