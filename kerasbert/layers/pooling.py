@@ -11,11 +11,14 @@ Two families of pooling, one layer:
   [batch, seq, H] (4H for the concatenation), zero at padding positions.
 
 Padding never changes a result: masked positions are excluded from the
-token poolings and zeroed in the per-token ones.
+token poolings and zeroed in the per-token ones. Under a mixed policy the
+pooling runs in float32, like the layer norms.
 """
 
 import keras
 from keras import ops
+
+from kerasbert.layers.precision import norm_policy
 
 TOKEN_POOLINGS = ("cls", "mean", "max")
 LAYER_POOLINGS = ("last4_sum", "last4_concat", "weighted")
@@ -37,6 +40,9 @@ class FeaturePooling(keras.layers.Layer):
 
     def __init__(self, pooling="mean", **kwargs):
         super().__init__(**kwargs)
+        # Sums and means over tokens or layers stay float32 under the mixed
+        # policies, like the layer norms (see precision.py).
+        self.dtype_policy = norm_policy(self.dtype_policy)
         if pooling not in POOLINGS:
             raise ValueError(f"Unknown pooling {pooling!r}; choose one of {POOLINGS}.")
         self.pooling = pooling

@@ -101,3 +101,14 @@ def test_bad_configurations_name_the_fix():
     states, mask = batch()
     with pytest.raises(ValueError, match="at least 4 hidden states"):
         FeaturePooling("last4_concat")(states[:2], mask)
+
+
+def test_mixed_precision_pools_in_float32():
+    states, mask = batch()
+    layer = FeaturePooling("mean", dtype="mixed_bfloat16")
+    result = layer([keras.ops.cast(s, "bfloat16") for s in states], mask)
+    assert keras.backend.standardize_dtype(result.dtype) == "float32"
+    widened = [np.asarray(keras.ops.cast(keras.ops.cast(s, "bfloat16"), "float32"))
+               for s in states]
+    np.testing.assert_allclose(np.asarray(result), numpy_pooling("mean", widened, mask),
+                               atol=1e-5)
