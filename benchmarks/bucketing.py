@@ -23,7 +23,6 @@ Compare ratios, not absolute numbers.
 """
 
 import csv
-import json
 import os
 import tempfile
 import time
@@ -34,6 +33,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
+
+from benchmarks import write_results  # noqa: E402
 
 import zoo  # noqa: E402
 from kerasbert.text import Preprocessor, WordPieceTokenizer  # noqa: E402
@@ -162,14 +163,11 @@ def main(argv):
     ratio = rate["bucketed"] / rate["padded"]
     print(f"ratio (bucketed / padded): {ratio:.2f} "
           f"(per pass: {', '.join(f'{r:.2f}' for r in paired)})")
-    if FLAGS.output:
-        with open(FLAGS.output, "w") as file:
-            json.dump({"model": FLAGS.model, "batch_size": FLAGS.batch_size, "steps": steps,
-                       "repeats": FLAGS.repeats, "jit_compile": FLAGS.jit_compile,
-                       "mean_length": float(lengths.mean()),
-                       "tokens_per_second": rate, "per_pass": {
-                           name: rates.tolist() for name, rates in per_pass.items()},
-                       "ratios": {"bucketed / padded": ratio}}, file, indent=2)
+    write_results({"model": FLAGS.model, "batch_size": FLAGS.batch_size, "steps": steps,
+                   "repeats": FLAGS.repeats, "jit_compile": FLAGS.jit_compile,
+                   "mean_length": float(lengths.mean()), "tokens_per_second": rate,
+                   "per_pass": {name: rates.tolist() for name, rates in per_pass.items()},
+                   "ratios": {"bucketed / padded": ratio}}, FLAGS.output)
 
 
 if __name__ == "__main__":

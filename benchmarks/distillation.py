@@ -28,7 +28,6 @@ ratios, not absolute numbers. --quick (batch 2, length 32, 5 rounds of one
 call) only checks that the benchmark runs.
 """
 
-import json
 import math
 import os
 import time
@@ -40,6 +39,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+
+from benchmarks import write_results  # noqa: E402
 
 import zoo  # noqa: E402
 
@@ -174,12 +175,7 @@ def main(argv):
                    "tensorflow": tf.__version__, "keras": keras.__version__},
         "rows": rows, "all_passed": all(row["passed"] for row in rows), "seconds": seconds,
     }
-    folder = os.path.dirname(FLAGS.output)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(FLAGS.output, "w") as file:
-        json.dump(result, file, indent=2)
-        file.write("\n")
+    write_results(result, FLAGS.output)
     print(f"wrote {FLAGS.output}")
 
 

@@ -13,7 +13,6 @@ ids. The two alternate; the figure is ids-time / raw-time, the raw path's
 throughput as a fraction of the ids path's (1.0 = tokenizing is free).
 """
 
-import json
 import os
 import tempfile
 
@@ -87,15 +86,15 @@ def table(result):
 
 
 def main(argv):
+    from benchmarks import write_results
+
     del argv
     from benchmarks import peers
 
     shape = peers.QUICK if FLAGS.quick else peers.SHAPES[FLAGS.shape]
     result = measure(shape, FLAGS.batch_size, FLAGS.repeats)
     print(table(result))
-    if FLAGS.output:
-        with open(FLAGS.output, "w") as file:
-            json.dump(result, file, indent=2)
+    write_results(result, FLAGS.output)
 
 
 if __name__ == "__main__":

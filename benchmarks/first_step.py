@@ -91,15 +91,15 @@ def table(result):
 
 
 def main(argv):
+    from benchmarks import write_results
+
     del argv
     if FLAGS.child:
         child(FLAGS.child, FLAGS.shape)
         return
     result = measure("test_tiny" if FLAGS.quick else FLAGS.shape, FLAGS.repeats)
     print(table(result))
-    if FLAGS.output:
-        with open(FLAGS.output, "w") as file:
-            json.dump(result, file, indent=2)
+    write_results(result, FLAGS.output)
 
 
 if __name__ == "__main__":

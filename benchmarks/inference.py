@@ -15,7 +15,6 @@ each side's time that the model's matmuls alone need
 Compare ratios, not absolute numbers; no test asserts on them.
 """
 
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,7 +22,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags  # noqa: E402
 
-from benchmarks import peers, timing  # noqa: E402
+from benchmarks import peers, timing, write_results  # noqa: E402
 
 
 def measure(shape, dtype, repeats, training=False, steps=1):
@@ -47,18 +46,18 @@ def measure(shape, dtype, repeats, training=False, steps=1):
         made.append((ours[0], {**ours[1], "library": "kerasbert float32"}))
     made = [side for side in made if side is not None]
     times = timing.alternate({info["library"]: call for call, info in made}, repeats)
-    peaks = {dtype: timing.matmul_peak(dtype) for dtype in {dtype, "float32"}}
+    peaks = {side_dtype: timing.matmul_peak(side_dtype)
+             for side_dtype in {info["dtype"] for _, info in made}}
     floor = None if training else timing.matmul_floor(shape, dtype)
     flops = shape.flops() * (3 if training else 1)
     results = {}
     for _, info in made:
         per_batch = timing.median(times[info["library"]]) / info.get("steps", 1)
-        peak = peaks["float32" if info["library"] == "kerasbert float32" else dtype]
         results[info["library"]] = {
             **info, "seconds_per_batch": per_batch, "all_seconds": times[info["library"]],
             "sequences_per_second": shape.batch / per_batch,
-            "fraction_of_peak": flops / per_batch / peak}
-        if floor is not None and info["library"] != "kerasbert float32":
+            "fraction_of_peak": flops / per_batch / peaks[info["dtype"]]}
+        if floor is not None and info["dtype"] == dtype:
             results[info["library"]]["matmul_floor_share"] = floor / per_batch
     # Each round's peer time over our time in the same round, then the
     # median: a slow spell of the machine hits both halves of a pair.
@@ -90,9 +89,7 @@ def main(argv, training=False):
     result = measure(shape, FLAGS.dtype, FLAGS.repeats, training,
                      steps=FLAGS.steps if training else 1)
     print(table(result))
-    os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
-    with open(FLAGS.output, "w") as file:
-        json.dump(result, file, indent=2)
+    write_results(result, FLAGS.output)
 
 
 def define_flags(output):

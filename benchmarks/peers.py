@@ -83,7 +83,7 @@ def make_predict(library, shape, dtype="float32"):
     def call():
         model.predict(inputs, batch_size=shape.batch, verbose=0)
 
-    return call, {"library": library, "parameters": model.count_params()}
+    return call, {"library": library, "dtype": dtype, "parameters": model.count_params()}
 
 
 def make_fit(library, shape, dtype="float32", steps=1):
@@ -116,7 +116,8 @@ def make_fit(library, shape, dtype="float32", steps=1):
     def call():
         model.fit(x, y, batch_size=shape.batch, epochs=1, shuffle=False, verbose=0)
 
-    return call, {"library": library, "parameters": model.count_params(), "steps": steps}
+    return call, {"library": library, "dtype": dtype, "parameters": model.count_params(),
+                  "steps": steps}
 
 
 def _hugging_face_model(shape):
@@ -148,7 +149,7 @@ def make_hugging_face_predict(shape, dtype="float32"):
                                              enabled=dtype == "bfloat16"):
             model(**inputs)
 
-    return call, {"library": "hugging-face",
+    return call, {"library": "hugging-face", "dtype": dtype,
                   "parameters": sum(p.numel() for p in model.parameters())}
 
 
@@ -173,5 +174,5 @@ def make_hugging_face_train(shape, dtype="float32", steps=1):
             torch.nn.functional.cross_entropy(logits.float(), labels).backward()
             optimizer.step()
 
-    return call, {"library": "hugging-face", "steps": steps,
+    return call, {"library": "hugging-face", "dtype": dtype, "steps": steps,
                   "parameters": sum(p.numel() for p in parameters)}

@@ -8,7 +8,6 @@ and the same cores. Prints both rates and their ratio; timings on a shared
 machine vary, so compare ratios from one run, not absolute numbers.
 """
 
-import json
 import os
 import tempfile
 
@@ -17,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from benchmarks import timing  # noqa: E402
+from benchmarks import timing, write_results  # noqa: E402
 
 from kerasbert.text.preprocessor import Preprocessor  # noqa: E402
 from kerasbert.text.wordpiece import WordPieceTokenizer  # noqa: E402
@@ -77,12 +76,10 @@ def main(argv):
     print(f"kerasbert tf.data (tokenize + pack): {ours_rate:,.0f} strings/s")
     print(f"HF tokenizers encode_batch:          {theirs_rate:,.0f} strings/s")
     print(f"ratio (ours / HF): {ours_rate / theirs_rate:.2f}")
-    if FLAGS.output:
-        with open(FLAGS.output, "w") as file:
-            json.dump({"lines": len(lines), "batch_size": FLAGS.batch_size,
-                       "strings_per_second": {"kerasbert": ours_rate, "hf-tokenizers": theirs_rate},
-                       "ratios": {"kerasbert / hf-tokenizers": ours_rate / theirs_rate}},
-                      file, indent=2)
+    write_results({"lines": len(lines), "batch_size": FLAGS.batch_size,
+                   "strings_per_second": {"kerasbert": ours_rate, "hf-tokenizers": theirs_rate},
+                   "ratios": {"kerasbert / hf-tokenizers": ours_rate / theirs_rate}},
+                  FLAGS.output)
 
 
 if __name__ == "__main__":
