@@ -70,19 +70,17 @@ class FeaturePooling(keras.layers.Layer):
             count = ops.maximum(ops.sum(mask, axis=1), 1.0)
             return ops.sum(last * mask, axis=1) / count
         if self.pooling == "max":
-            lowest = ops.min(last) - 1.0  # below every real value
-            pooled = ops.max(ops.where(mask > 0, last, lowest), axis=1)
-            # A text with no real token at all gets zeros, not `lowest`.
-            return pooled * ops.minimum(ops.sum(mask, axis=1), 1.0)
+            pooled = ops.max(ops.where(mask > 0, last, float("-inf")), axis=1)
+            # A text with no real token at all gets zeros, not -inf.
+            return ops.where(ops.sum(mask, axis=1) > 0, pooled, 0.0)
         if self.pooling == "last4_sum":
-            features = ops.sum(ops.stack(hidden_states[-4:], axis=0), axis=0)
+            features = sum(hidden_states[-4:])
         elif self.pooling == "last4_concat":
             features = ops.concatenate(hidden_states[-4:], axis=-1)
         else:
             weights = ops.softmax(ops.cast(self.layer_logits, self.compute_dtype))
-            stacked = ops.stack(hidden_states, axis=-1)  # [batch, seq, H, layers]
-            features = ops.cast(self.scale, self.compute_dtype) * ops.sum(
-                stacked * weights, axis=-1)
+            mixed = sum(weights[i] * h for i, h in enumerate(hidden_states))
+            features = ops.cast(self.scale, self.compute_dtype) * mixed
         return features * mask
 
     def compute_output_shape(self, hidden_states_shape, input_mask_shape=None):
