@@ -8,6 +8,7 @@ from zoo.heads import BackboneWithHeads
 from zoo.loading import load
 from zoo.preprocessing import load_preprocessor, save_tokenizer
 from zoo.registry import Preset, available, build, families, get_preset
+from zoo.sentence_encoder import SentenceEncoder
 from zoo.tinybert import TinyBertBackbone
 from zoo.vit import VitBackbone
 
@@ -17,6 +18,7 @@ __all__ = [
     "BertBackbone",
     "DistilBertBackbone",
     "Preset",
+    "SentenceEncoder",
     "TinyBertBackbone",
     "VitBackbone",
     "available",

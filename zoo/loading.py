@@ -5,8 +5,11 @@ The format is detected from what is on disk:
   keras-hub preset      config.json naming a keras_hub> class + model.weights.h5
   Google TF1 checkpoint bert_model.ckpt(.index) + bert_config.json / albert_config.json
   ViT .npz              the original JAX checkpoints
-  .keras                our own saved models: a backbone, a backbone with heads, or a
-                        task model saved by tasks.run (its backbone is returned)
+  Sentence-Transformers modules.json + a Hugging Face model + 1_Pooling: a
+                        SentenceEncoder (backbone, pooling, normalization)
+  .keras                our own saved models: a backbone, a backbone with heads, a
+                        sentence encoder, or a task model saved by tasks.run (its
+                        backbone is returned)
 """
 
 import os
@@ -16,14 +19,14 @@ from absl import logging
 
 from zoo.heads import BackboneWithHeads
 
-FORMATS = ("hf", "keras_hub", "tf1", "vit_npz", "keras")
+FORMATS = ("sentence_transformers", "hf", "keras_hub", "tf1", "vit_npz", "keras")
 OVERRIDES = ("dtype", "dropout", "attention_dropout", "output_embeddings",
              "return_attention_scores")
 
 
 def detect_format(path):
     """One of FORMATS, or an error saying what was found."""
-    from zoo.convert import hf, keras_hub, tf1
+    from zoo.convert import hf, keras_hub, sentence_transformers, tf1
 
     if os.path.isfile(path) and path.endswith(".keras"):
         return "keras"
@@ -31,6 +34,8 @@ def detect_format(path):
         return "vit_npz"
     if keras_hub.is_keras_hub_preset(path):
         return "keras_hub"
+    if sentence_transformers.is_sentence_transformers_folder(path):
+        return "sentence_transformers"  # before "hf": the model sits in the same folder
     if hf.is_hf_folder(path):
         return "hf"
     if tf1.find_tf1_checkpoint(path) is not None:
@@ -41,7 +46,8 @@ def detect_format(path):
     raise ValueError(
         f"Cannot tell the checkpoint format of {path!r} (found: {listing}). zoo.load "
         "reads a Hugging Face folder (config.json + model.safetensors or "
-        "pytorch_model.bin), a keras-hub preset folder, a TF1 checkpoint "
+        "pytorch_model.bin), a Sentence-Transformers folder (modules.json), a keras-hub "
+        "preset folder, a TF1 checkpoint "
         "(bert_model.ckpt + bert_config.json), a ViT .npz, or a .keras file."
     )
 
@@ -56,15 +62,17 @@ def load_with_report(path, with_head=False, **overrides):
     kind = detect_format(path)
     if kind == "keras":
         return _load_keras(path, with_head, overrides), None
-    from zoo.convert import hf, keras_hub, tf1, vit_npz
+    from zoo.convert import hf, keras_hub, sentence_transformers, tf1, vit_npz
 
     loader = {"hf": hf.load_hf, "keras_hub": keras_hub.load_keras_hub,
-              "tf1": tf1.load_tf1, "vit_npz": vit_npz.load_vit_npz}[kind]
+              "tf1": tf1.load_tf1, "vit_npz": vit_npz.load_vit_npz,
+              "sentence_transformers": sentence_transformers.load_sentence_transformers}[kind]
     return loader(path, with_head=with_head, **overrides)
 
 
 def load(path, with_head=False, **overrides):
-    """The model stored at `path`, with its weights.
+    """The model stored at `path`, with its weights: a backbone, or for a
+    Sentence-Transformers folder (or a saved one) a `SentenceEncoder`.
 
     with_head: also the checkpoint's heads (MLM, NSP/SOP, classification);
         the result is a `BackboneWithHeads` whose outputs add `mlm_logits`,
@@ -97,8 +105,14 @@ def _task_backbone(model, path, with_head):
 
 def _load_keras(path, with_head, overrides):
     from zoo.backbone import Backbone
+    from zoo.sentence_encoder import SentenceEncoder
 
     model = keras.saving.load_model(path)
+    if isinstance(model, SentenceEncoder):
+        if with_head:
+            raise ValueError(f"{path} holds a sentence encoder: it has no checkpoint heads. "
+                             "Load it without with_head=True.")
+        return _encoder_with_overrides(model, overrides)
     if not isinstance(model, (Backbone, BackboneWithHeads)):
         model = _task_backbone(model, path, with_head)
     backbone = model.backbone if isinstance(model, BackboneWithHeads) else model
@@ -117,3 +131,15 @@ def _load_keras(path, with_head, overrides):
     if with_head and not isinstance(model, BackboneWithHeads):
         return BackboneWithHeads(model, name=f"{model.name}_with_heads")
     return model
+
+
+def _encoder_with_overrides(encoder, overrides):
+    """The sentence encoder, rebuilt around a backbone with `overrides` if any."""
+    if not overrides:
+        return encoder
+    backbone = encoder.backbone
+    rebuilt = type(backbone).from_config({**backbone.get_config(), **overrides})
+    rebuilt.set_weights(backbone.get_weights())
+    result = type(encoder)(**{**encoder.get_config(), "backbone": rebuilt})
+    result.set_weights(encoder.get_weights())
+    return result

@@ -17,6 +17,7 @@ import os
 import shutil
 
 from kerasbert.text.preprocessor import Preprocessor
+from zoo.convert import sentence_transformers
 
 _WORDPIECE_FILES = ("vocab.txt", os.path.join("assets", "tokenizer", "vocabulary.txt"))
 
@@ -84,6 +85,8 @@ def load_tokenizer(path):
     from kerasbert.text.wordpiece import WordPieceTokenizer
 
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if sentence_transformers.is_sentence_transformers_folder(folder):
+        folder = sentence_transformers.transformer_folder(folder)
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
         lower_case, _ = _casing(folder, None)
@@ -99,9 +102,18 @@ def load_tokenizer(path):
     )
 
 
-def load_preprocessor(path, sequence_length=128, truncation="longest_first", pad_to="fixed",
+def load_preprocessor(path, sequence_length=None, truncation="longest_first", pad_to="fixed",
                       head_length=None):
-    """Strings -> model inputs for the checkpoint at `path`; see Preprocessor."""
+    """Strings -> model inputs for the checkpoint at `path`; see Preprocessor.
+
+    sequence_length: default 128, or a Sentence-Transformers folder's own
+        max_seq_length (its embeddings were made with that truncation).
+    """
+    if sequence_length is None:
+        folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        if sentence_transformers.is_sentence_transformers_folder(folder):
+            sequence_length = sentence_transformers.max_sequence_length(folder)
+        sequence_length = sequence_length or 128
     return Preprocessor(load_tokenizer(path), sequence_length=sequence_length,
                         truncation=truncation, pad_to=pad_to, head_length=head_length)
 

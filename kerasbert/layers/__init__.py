@@ -12,6 +12,7 @@ from kerasbert.layers.encoder import TransformerBlock, TransformerStack
 from kerasbert.layers.heads import ClassificationHead, MaskedLMHead, Pooler, SpanHead
 from kerasbert.layers.pooling import FeaturePooling
 from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
+from kerasbert.layers.whitening import Whitening
 
 __all__ = [
     "FeaturePooling",
@@ -28,6 +29,7 @@ __all__ = [
     "TextEmbeddings",
     "TransformerBlock",
     "TransformerStack",
+    "Whitening",
     "get_activation",
     "interpolate_position_embeddings",
 ]
