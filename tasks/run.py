@@ -6,6 +6,8 @@
         --data=glue/sst2 --text_fields=sentence --model_dir=runs/sst2
     python -m tasks.run --task=distill_tinybert_task --teacher=runs/sst2/model.keras \
         --student=tinybert_4l_312d --data=glue/sst2 --text_fields=sentence
+    python -m tasks.run --task=extract_features --init_checkpoint=bert-base-uncased/ \
+        --data=texts.txt --pooling=mean --features_output=features.npy
 
 `--helpfull` lists every flag; `--flagfile=FILE` reads flags from a file.
 The same command started again resumes from the run's last checkpoint.
@@ -20,7 +22,7 @@ from absl import app, flags, logging  # noqa: E402
 
 TASK_NAMES = ("classification", "regression", "multilabel", "tagging", "question_answering",
               "multiple_choice", "pretraining", "image_classification", "distill_distilbert",
-              "distill_tinybert_general", "distill_tinybert_task")
+              "distill_tinybert_general", "distill_tinybert_task", "extract_features")
 
 flags.DEFINE_enum("task", "image_classification", TASK_NAMES, "The task to train.")
 flags.DEFINE_string("model", None, "A preset name (random init; see `python -m zoo --list`) "
@@ -68,6 +70,16 @@ flags.DEFINE_string("model_dir", None, "Checkpoints, logs, metrics.json, model.k
                     "Default: runs/<task>.")
 flags.DEFINE_string("export_dir", None, "Export the trained model for TF Serving here.")
 flags.DEFINE_integer("seed", 0, "Seed of data order and initialisation.")
+
+# Feature extraction (--task=extract_features): no training; see tasks/features.py.
+flags.DEFINE_enum("pooling", "mean", ["cls", "mean", "max", "last4_sum", "last4_concat",
+                                      "weighted"],
+                  "extract_features: cls/mean/max give one vector per text; last4_sum, "
+                  "last4_concat and weighted (untrained: the plain average of the layers) one "
+                  "per token, zero at padding.")
+flags.DEFINE_string("features_output", None, "extract_features: the output file, .npy "
+                    "(per-token poolings add <stem>.mask.npy) or .tfrecord (a tf.train.Example "
+                    "per text). Default: <model_dir>/features.npy.")
 
 # Distillation (--task=distill_*): see tasks/distillation and the README.
 flags.DEFINE_string("teacher", None, "distill_*: the teacher, frozen: a checkpoint zoo.load "

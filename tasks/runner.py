@@ -7,6 +7,7 @@ preprocessor -> task model and optimizer -> training.train -> metrics.
 import dataclasses
 import math
 import os
+import sys
 from typing import Optional
 
 import keras
@@ -38,6 +39,9 @@ def task_classes():
 
     for cls in (DistilBertDistillationTask, TinyBertGeneralTask, TinyBertTaskDistillationTask):
         classes[cls.name] = cls
+    from tasks.features import FeatureExtractionTask
+
+    classes[FeatureExtractionTask.name] = FeatureExtractionTask
     return classes
 
 
@@ -90,6 +94,8 @@ class RunSettings:
     model_dir: Optional[str] = None
     export_dir: Optional[str] = None
     seed: int = 0
+    pooling: str = "mean"  # extract_features
+    features_output: Optional[str] = None  # extract_features; default model_dir/features.npy
     options: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -151,6 +157,8 @@ def make_task(settings):
         options["bucket"] = True
     if settings.labels:
         options["labels"] = list(settings.labels)
+    if settings.task == "extract_features":
+        options["pooling"] = settings.pooling
     config = TaskConfig(data=settings.data, train_split=settings.train_split,
                         eval_split=settings.eval_split, sequence_length=settings.sequence_length,
                         num_classes=settings.num_classes, text_fields=settings.text_fields,
@@ -208,12 +216,15 @@ def make_backbone(task, settings, preprocessor):
 
 
 def run(settings):
-    """Trains and evaluates; returns {"step", "final", "best"} (also in metrics.json)."""
+    """Trains and evaluates; returns {"step", "final", "best"} (also in metrics.json).
+    --task=extract_features trains nothing: see extract_features."""
     keras.utils.set_random_seed(settings.seed)
     if settings.mixed_precision:
         # The global policy, not only the backbone's: the task model takes it,
         # and Keras adds float16 loss scaling from the model's policy.
         keras.config.set_dtype_policy(f"mixed_{settings.mixed_precision}")
+    if settings.task == "extract_features":  # no strategy, optimizer or training
+        return extract_features(settings)
     strategy = make_strategy(settings.strategy, settings.tpu)
     task = make_task(settings)
     if settings.export_dir and type(task).serving_spec is Task.serving_spec:
@@ -272,6 +283,40 @@ def run(settings):
             result["export"] = export.export_model(settings.model_dir, settings.export_dir)
             logging.info("Exported for TF Serving: %s", result["export"])
     return result
+
+
+def extract_features(settings):
+    """--task=extract_features: the features of every text of --data, written to
+    --features_output (default model_dir/features.npy); see tasks.features.
+
+    The model is --init_checkpoint or a --model path with its tokenizer, or a
+    preset (random init, default bert_tiny_uncased) with a vocabulary learned
+    from the texts. Returns the summary of tasks.features.extract."""
+    from tasks import features
+
+    for flag, value in (("export_dir", settings.export_dir), ("teacher", settings.teacher),
+                        ("student", settings.student)):
+        if value:
+            raise ValueError(f"--{flag}: extract_features trains nothing and exports nothing; "
+                             "drop the flag.")
+    if settings.strategy != "default":
+        raise ValueError(f"--strategy={settings.strategy}: extract_features runs on the "
+                         "default device.")
+    output = settings.features_output or os.path.join(settings.model_dir, "features.npy")
+    features.output_format(output)  # a bad name fails before any model is loaded
+    task = make_task(settings)
+    columns = task.columns()  # an empty text fails here, before any model is loaded
+    preprocessor = text_preprocessor(task, settings, settings.source)
+    backbone = make_backbone(task, settings, preprocessor)
+    if settings.source is None:
+        logging.warning("extract_features: %s is randomly initialised (a preset, not a "
+                        "checkpoint); its features carry no pretrained knowledge.",
+                        backbone.name)
+    logging.info("Extracting %s features of %d texts with %s (%s parameters).",
+                 settings.pooling, len(columns[0]), backbone.name,
+                 f"{backbone.count_params():,}")
+    return features.extract(backbone, preprocessor, columns, output, pooling=settings.pooling,
+                            batch_size=settings.batch_size, verbose=sys.stdout.isatty())
 
 
 def _count(task, split):
