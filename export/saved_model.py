@@ -52,6 +52,12 @@ def load_for_serving(model_dir):
         model = zoo.load(path)
     else:
         model = keras.saving.load_model(path)
+    if spec is None and isinstance(model, zoo.SentenceEncoder):
+        # A Sentence-Transformers folder (or a saved encoder): strings ->
+        # embedding, at the length its embeddings were made with.
+        spec = ServingSpec(kind="embedding", sequence_length=min(
+            zoo.load_preprocessor(path).sequence_length,
+            model.backbone.max_sequence_length))
     if spec is None:  # a bare checkpoint: its backbone, at most 128 positions
         spec = ServingSpec(kind="backbone", sequence_length=min(
             128, getattr(model, "max_sequence_length", 128)))

@@ -37,6 +37,8 @@ def named_outputs(spec, outputs, features, tokenizer=None):
     span: start_logits, end_logits, answer_start, answer_end (token
         positions), answer (decoded text, when serving text)
     backbone: sequence_output (and pooled_output where the family has one)
+    embedding: embedding [batch, D] (a sentence encoder's; unit length when
+        the encoder normalizes)
     """
     kind = spec.kind
     names = tf.constant(list(spec.label_names) or [""], tf.string)
@@ -45,6 +47,8 @@ def named_outputs(spec, outputs, features, tokenizer=None):
         if "pooled_output" in outputs:
             result["pooled_output"] = tf.cast(outputs["pooled_output"], tf.float32)
         return result
+    if kind == "embedding":
+        return {"embedding": tf.cast(outputs["embedding"], tf.float32)}
     if kind == "span":
         return _span_outputs(spec, outputs, features, tokenizer)
     logits = tf.cast(outputs["logits"], tf.float32)

@@ -12,7 +12,7 @@ import os
 from typing import Optional
 
 KINDS = ("classifier", "regression", "multilabel", "tagger", "span", "backbone",
-         "image_classifier")
+         "embedding", "image_classifier")
 SPEC_FILE = "serving.json"
 
 

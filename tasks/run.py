@@ -8,6 +8,8 @@
         --student=tinybert_4l_312d --data=glue/sst2 --text_fields=sentence
     python -m tasks.run --task=extract_features --init_checkpoint=bert-base-uncased/ \
         --data=texts.txt --pooling=mean --features_output=features.npy
+    python -m tasks.run --task=sentence_embedding --init_checkpoint=bert-base-uncased/ \
+        --data=pairs.tsv --text_fields=anchor,positive --objective=ranking
 
 `--helpfull` lists every flag; `--flagfile=FILE` reads flags from a file.
 The same command started again resumes from the run's last checkpoint.
@@ -22,7 +24,8 @@ from absl import app, flags, logging  # noqa: E402
 
 TASK_NAMES = ("classification", "regression", "multilabel", "tagging", "question_answering",
               "multiple_choice", "pretraining", "image_classification", "distill_distilbert",
-              "distill_tinybert_general", "distill_tinybert_task", "extract_features")
+              "distill_tinybert_general", "distill_tinybert_task", "extract_features",
+              "sentence_embedding")
 
 flags.DEFINE_enum("task", "image_classification", TASK_NAMES, "The task to train.")
 flags.DEFINE_string("model", None, "A preset name (random init; see `python -m zoo --list`) "
@@ -76,10 +79,20 @@ flags.DEFINE_enum("pooling", "mean", ["cls", "mean", "max", "last4_sum", "last4_
                                       "weighted"],
                   "extract_features: cls/mean/max give one vector per text; last4_sum, "
                   "last4_concat and weighted (untrained: the plain average of the layers) one "
-                  "per token, zero at padding.")
+                  "per token, zero at padding. sentence_embedding: cls, mean or max.")
 flags.DEFINE_string("features_output", None, "extract_features: the output file, .npy "
                     "(per-token poolings add <stem>.mask.npy) or .tfrecord (a tf.train.Example "
                     "per text). Default: <model_dir>/features.npy.")
+
+# Sentence embeddings (--task=sentence_embedding): see tasks/sentence_embedding.py.
+flags.DEFINE_enum("objective", None, ["ranking", "softmax", "cosine"], "sentence_embedding: "
+                  "ranking (in-batch negatives, pairs only; the default), softmax (a classifier "
+                  "over (u, v, |u-v|), NLI labels) or cosine (cos(u, v) regressed on a 0-1 "
+                  "score label).")
+flags.DEFINE_bool("normalize_embeddings", None, "sentence_embedding: L2-normalize the "
+                  "embeddings the encoder returns (default true: a dot product is a cosine).")
+flags.DEFINE_float("similarity_scale", None, "sentence_embedding, ranking: the cosine "
+                   "similarities' scale (inverse temperature) in the softmax (20).")
 
 # Distillation (--task=distill_*): see tasks/distillation and the README.
 flags.DEFINE_string("teacher", None, "distill_*: the teacher, frozen: a checkpoint zoo.load "

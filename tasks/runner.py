@@ -42,11 +42,16 @@ def task_classes():
     from tasks.features import FeatureExtractionTask
 
     classes[FeatureExtractionTask.name] = FeatureExtractionTask
+    from tasks.sentence_embedding import SentenceEmbeddingTask
+
+    classes[SentenceEmbeddingTask.name] = SentenceEmbeddingTask
     return classes
 
 
-# Distillation flags -> the task option each sets (when given).
-DISTILLATION_OPTIONS = {
+# Distillation and sentence-embedding flags -> the task option each sets (when given).
+TASK_OPTIONS = {
+    "objective": "objective", "normalize_embeddings": "normalize",
+    "similarity_scale": "scale",
     "student_layers": "student_layers", "layer_map": "layer_map",
     "temperature": "temperature", "alpha_ce": "alpha_ce", "alpha_mlm": "alpha_mlm",
     "alpha_cos": "alpha_cos", "alpha_mse": "alpha_mse", "distill_stage": "stage",
@@ -105,7 +110,7 @@ class RunSettings:
         values["text_fields"] = tuple(values.get("text_fields") or ("text",))
         values["labels"] = tuple(values.get("labels") or ())
         options = {}
-        for flag, option in DISTILLATION_OPTIONS.items():
+        for flag, option in TASK_OPTIONS.items():
             if flag in flag_values and flag_values[flag].value not in (None, [], ""):
                 value = flag_values[flag].value
                 options[option] = [int(v) for v in value] if isinstance(value, list) else value
@@ -157,7 +162,7 @@ def make_task(settings):
         options["bucket"] = True
     if settings.labels:
         options["labels"] = list(settings.labels)
-    if settings.task == "extract_features":
+    if settings.task in ("extract_features", "sentence_embedding"):
         options["pooling"] = settings.pooling
     config = TaskConfig(data=settings.data, train_split=settings.train_split,
                         eval_split=settings.eval_split, sequence_length=settings.sequence_length,
@@ -205,7 +210,11 @@ def backbone_overrides(settings):
 def make_backbone(task, settings, preprocessor):
     overrides = backbone_overrides(settings)
     if settings.source is not None:
-        return zoo.load(settings.source, **overrides)
+        model = zoo.load(settings.source, **overrides)
+        if isinstance(model, zoo.SentenceEncoder) and not getattr(
+                task, "takes_sentence_encoder", False):
+            return model.backbone  # fine-tuning a Sentence-Transformers model's encoder
+        return model
     preset = settings.model or DEFAULT_PRESETS.get(settings.task, "bert_tiny_uncased")
     if task.text:
         overrides["vocab_size"] = preprocessor.vocabulary.size

@@ -1,0 +1,261 @@
+"""Sentence embeddings: a SentenceEncoder trained with Sentence-BERT's objectives.
+
+Both texts of a pair go through the same encoder (shared weights), giving u
+and v; the objective decides what is learned from them:
+
+  ranking   in-batch negatives (Henderson et al. 2017; Sentence-Transformers'
+            MultipleNegativesRankingLoss): row i of scale * cos(u_i, v_j) is a
+            softmax over the batch whose right answer is j = i. Pairs only,
+            no labels; the default, and the best objective for search.
+  softmax   Sentence-BERT's NLI classifier: a dense layer over
+            (u, v, |u - v|) to the pair's label (entailment / neutral /
+            contradiction), cross-entropy. The classifier is thrown away.
+  cosine    cos(u, v) regressed onto a similarity score in [0, 1] (STS
+            labels scaled), mean squared error.
+
+What a run saves (model.keras, best_model.keras) is the encoder alone, so
+`zoo.load` reads it back and `export` serves strings -> `embedding`.
+Evaluation embeds the split: ranking reports how often a text's own pair is
+its nearest neighbour among all the split's second texts (accuracy@1) and
+the mean reciprocal rank; cosine the Spearman correlation of cos(u, v) with
+the scores; softmax the classifier's accuracy.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from export.spec import ServingSpec
+from kerasbert import models
+from tasks import metrics
+from tasks.base import Task
+from tasks.data import paraphrases
+from tasks.data.pipeline import make_dataset
+from tasks.data.text_files import read_text_file, split_file
+from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from zoo.sentence_encoder import SentenceEncoder
+
+OBJECTIVES = ("ranking", "softmax", "cosine")
+SIDES = ("a", "b")
+
+
+# --------------------------------------------------------------- the objectives
+
+
+def cosine_similarity(u, v):
+    """cos(u_i, v_i) for each row: [batch]."""
+    return ops.sum(_unit(u) * _unit(v), axis=-1)
+
+
+def similarity_logits(anchors, positives, scale):
+    """scale * cos(anchor_i, positive_j): [batch, batch] (the ranking loss's logits)."""
+    return scale * ops.matmul(_unit(anchors), ops.transpose(_unit(positives)))
+
+
+def pair_features(u, v):
+    """Sentence-BERT's classifier input: (u, v, |u - v|) concatenated, [batch, 3D]."""
+    return ops.concatenate([u, v, ops.abs(u - v)], axis=-1)
+
+
+def _unit(x):
+    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)), 1e-12)
+
+
+def ranking_loss(logits):
+    """Mean cross-entropy of each row of `similarity_logits` against its diagonal."""
+    labels = ops.arange(ops.shape(logits)[0])
+    return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits,
+                                                                 from_logits=True))
+
+
+class InBatchRankingLoss(keras.losses.Loss):
+    """`ranking_loss` as a Keras loss (its labels are the batch positions)."""
+
+    def __init__(self, name="ranking_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        del y_true  # the right answer of row i is column i
+        return ranking_loss(y_pred)
+
+
+# ------------------------------------------------------------------ the task
+
+
+class SentenceEmbeddingTask(Task):
+    """options: objective (ranking), scale (20.0, ranking's inverse
+    temperature), pooling (mean), normalize (True: unit-length embeddings,
+    so a dot product is a cosine), labels (softmax: class names).
+    text_fields: the pair's two columns (default "text", "text_b");
+    label_field: the label or score (softmax, cosine)."""
+
+    name = "sentence_embedding"
+    takes_sentence_encoder = True  # the runner passes a loaded SentenceEncoder whole
+
+    def __init__(self, config):
+        if tuple(config.text_fields) == ("text",):  # the runner's default: one field
+            config.text_fields = ("text", "text_b")
+        super().__init__(config)
+        options = config.options
+        self.objective = options.get("objective", "ranking")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {self.objective!r}; one of {OBJECTIVES}.")
+        self.scale = float(options.get("scale", 20.0))
+        self._labels = None
+        self.encoder = None
+
+    # ----------------------------------------------------------- data
+
+    def examples(self, split):
+        config = self.config
+        fields = list(config.text_fields)
+        if len(fields) != 2:
+            raise ValueError("sentence_embedding trains on pairs: give two --text_fields "
+                             f"(e.g. sentence1,sentence2), not {fields}.")
+        if self.objective != "ranking":
+            fields.append(config.label_field)
+        if not config.data:
+            rows = paraphrases.pairs(split, self.objective)
+            return [{f: row[k] for f, k in zip(fields, ("text", "text_b", "label"))}
+                    for row in rows]
+        if is_tfds_name(config.data):
+            return [{f: row[f] for f in fields} for row in load_tfds(config.data, split)]
+        return read_text_file(split_file(config.data, split), fields)
+
+    def training_texts(self):
+        rows = self.examples(self.config.train_split)
+        return [str(row[f]) for row in rows for f in self.config.text_fields]
+
+    def labels(self):
+        """softmax: class names, from options["labels"] or the training labels (sorted)."""
+        if self._labels is None:
+            given = self.config.options.get("labels")
+            self._labels = list(given) if given else sorted(
+                {str(row[self.config.label_field])
+                 for row in self.examples(self.config.train_split)})
+        return self._labels
+
+    def _columns(self, split):
+        rows = self.examples(split)
+        if not rows:
+            raise ValueError(f"Split {split!r} of {self.config.data or 'the embedded set'} "
+                             "is empty.")
+        first, second = self.config.text_fields
+        columns = {"text_a": [str(row[first]) for row in rows],
+                   "text_b": [str(row[second]) for row in rows]}
+        labels = [row.get(self.config.label_field) for row in rows]
+        if self.objective == "softmax":
+            index = {name: i for i, name in enumerate(self.labels())}
+            unknown = sorted({str(x) for x in labels} - set(index))
+            if unknown:
+                raise ValueError(f"Labels {unknown} are not among {self.labels()}.")
+            columns["label"] = np.array([index[str(x)] for x in labels], np.int32)
+        elif self.objective == "cosine":
+            columns["label"] = np.array([float(x) for x in labels], np.float32)
+        else:
+            columns["label"] = np.zeros(len(rows), np.float32)  # unused: the diagonal
+        return columns
+
+    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
+        """Batches of ({a_input_word_ids, ..., b_input_type_ids}, labels)."""
+
+        def preprocess(batch):
+            features = {}
+            for side in SIDES:
+                for name, value in preprocessor(batch[f"text_{side}"]).items():
+                    features[f"{side}_{name}"] = value
+            return features, batch["label"]
+
+        return make_dataset(self._columns(split), batch_size, training, preprocess,
+                            start_step=start_step, seed=seed)
+
+    # ---------------------------------------------------------- model
+
+    def build_model(self, backbone):
+        """A siamese model around one SentenceEncoder (`backbone` itself when it
+        is one, e.g. a loaded Sentence-Transformers folder)."""
+        options = self.config.options
+        if isinstance(backbone, SentenceEncoder):
+            encoder = backbone
+        else:
+            encoder = SentenceEncoder(backbone, pooling=options.get("pooling", "mean"),
+                                      normalize=bool(options.get("normalize", True)),
+                                      name=f"{backbone.name}_sentence_encoder")
+        self.encoder = encoder
+        if "pooler" in [layer.name for layer in encoder.backbone.layers]:
+            # The pooler feeds no embedding (cls pooling reads the last layer's
+            # first token, as Sentence-Transformers does): freeze it rather
+            # than let Keras warn at every step that it has no gradient.
+            encoder.backbone.get_layer("pooler").trainable = False
+        inputs = {f"{side}_{name}": keras.Input(shape=(None,), dtype="int32",
+                                                name=f"{side}_{name}")
+                  for side in SIDES for name in encoder.input}
+        u, v = [encoder({name: inputs[f"{side}_{name}"] for name in encoder.input})["embedding"]
+                for side in SIDES]
+        if self.objective == "ranking":
+            outputs = {"similarity": similarity_logits(u, v, self.scale)}
+        elif self.objective == "cosine":
+            outputs = {"similarity": cosine_similarity(u, v)}
+        else:
+            classifier = keras.layers.Dense(len(self.labels()), name="classifier")
+            outputs = {"logits": classifier(pair_features(u, v))}
+        return models.Model(inputs, outputs, name=f"{encoder.name}_{self.objective}")
+
+    def build_losses(self):
+        if self.objective == "ranking":
+            return {"similarity": InBatchRankingLoss()}
+        if self.objective == "cosine":
+            return {"similarity": keras.losses.MeanSquaredError()}
+        return {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+
+    def build_metrics(self):
+        if self.objective == "softmax":
+            return {"logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+        return {}
+
+    def saved_model(self, model):
+        return self._encoder_of(model)
+
+    def serving_spec(self, sequence_length, truncation):
+        """strings (`text`) -> `embedding`."""
+        return ServingSpec(kind="embedding", sequence_length=sequence_length,
+                           truncation=truncation)
+
+    @staticmethod
+    def _encoder_of(model):
+        if isinstance(model, SentenceEncoder):
+            return model
+        found = [layer for layer in model.layers if isinstance(layer, SentenceEncoder)]
+        return found[0]
+
+    # ----------------------------------------------------- evaluation
+
+    @property
+    def primary_metric(self):
+        return {"ranking": "accuracy_at_1", "cosine": "spearman",
+                "softmax": "accuracy"}[self.objective]
+
+    def evaluate(self, model, split, preprocessor, batch_size):
+        columns = self._columns(split)
+        if self.objective == "softmax":
+            dataset = self.build_dataset(split, preprocessor, batch_size, training=False)
+            logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
+            return {"accuracy": metrics.accuracy(columns["label"], logits.argmax(-1))}
+        encoder = self._encoder_of(model)
+        u = encoder.encode(columns["text_a"], preprocessor, batch_size)
+        v = encoder.encode(columns["text_b"], preprocessor, batch_size)
+        if self.objective == "cosine":
+            similarity = np.asarray(cosine_similarity(u, v))
+            return {"spearman": metrics.spearman(columns["label"], similarity),
+                    "pearson": metrics.pearson(columns["label"], similarity)}
+        return retrieval_scores(u, v)
+
+
+def retrieval_scores(queries, candidates):
+    """Query i's right answer is candidate i: accuracy@1 and mean reciprocal
+    rank by cosine similarity, with chance (1 / candidates) for reference."""
+    similarity = np.asarray(similarity_logits(queries, candidates, 1.0))
+    right = np.diag(similarity)
+    rank = 1 + (similarity > right[:, None]).sum(axis=1)
+    return {"accuracy_at_1": float(np.mean(rank == 1)), "mrr": float(np.mean(1.0 / rank)),
+            "chance": 1.0 / len(candidates)}
