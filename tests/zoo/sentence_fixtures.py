@@ -19,6 +19,7 @@ TEXTS = ["A man is playing a guitar.", "The cat sits on the mat", "tiny",
 
 def make_hf_model(folder):
     """A random BertModel with noisy biases and its uncased tokenizer, saved by transformers."""
+    folder.mkdir(parents=True, exist_ok=True)
     trainer = tokenizers.BertWordPieceTokenizer(lowercase=True)
     trainer.train_from_iterator(training_corpus(), vocab_size=600, special_tokens=SPECIALS)
     trainer.save_model(str(folder))
