@@ -21,18 +21,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 from absl import app, flags  # noqa: E402
 
-flags.DEFINE_string("model", None, "A Sentence-Transformers folder, a saved sentence encoder "
-                    "(.keras or a tasks.run model_dir), or any text checkpoint zoo.load reads.")
-flags.DEFINE_multi_string("query", None, "A query (repeat the flag for several).")
-flags.DEFINE_string("corpus", None, "The texts to search; default the bundled FAQ.")
-flags.DEFINE_integer("top_k", 3, "Hits per query.")
-flags.DEFINE_enum("pooling", "mean", ["cls", "mean", "max"], "Pooling for a checkpoint that "
-                  "is not a sentence encoder (a Sentence-Transformers folder brings its own).")
-flags.DEFINE_integer("sequence_length", None, "Longest input, in tokens (default: the "
-                     "model's own, e.g. a Sentence-Transformers max_seq_length, else 128).")
-flags.DEFINE_integer("batch_size", 64, "Texts embedded at a time.")
-flags.DEFINE_bool("json", False, "Print the hits as JSON instead of a table.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The command line's flags (defined only when run as a command, so importing
+    this module next to tasks.run, which has --model too, costs nothing)."""
+    flags.DEFINE_string("model", None, "A Sentence-Transformers folder, a saved sentence encoder "
+                        "(.keras or a tasks.run model_dir), or any text checkpoint zoo.load reads.")
+    flags.DEFINE_multi_string("query", None, "A query (repeat the flag for several).")
+    flags.DEFINE_string("corpus", None, "The texts to search; default the bundled FAQ.")
+    flags.DEFINE_integer("top_k", 3, "Hits per query.")
+    flags.DEFINE_enum("pooling", "mean", ["cls", "mean", "max"], "Pooling for a checkpoint that "
+                      "is not a sentence encoder (a Sentence-Transformers folder brings its own).")
+    flags.DEFINE_integer("sequence_length", None, "Longest input, in tokens (default: the "
+                         "model's own, e.g. a Sentence-Transformers max_seq_length, else 128).")
+    flags.DEFINE_integer("batch_size", 64, "Texts embedded at a time.")
+    flags.DEFINE_bool("json", False, "Print the hits as JSON instead of a table.")
+
 
 DEFAULT_CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "embedded",
                               "faq.tsv")
@@ -119,4 +125,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
