@@ -23,6 +23,7 @@ the scores; softmax the classifier's accuracy.
 
 import keras
 import numpy as np
+from absl import logging
 from keras import ops
 
 from export.spec import ServingSpec
@@ -33,7 +34,7 @@ from tasks.data import paraphrases
 from tasks.data.pipeline import make_dataset
 from tasks.data.text_files import read_text_file, split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
-from zoo.sentence_encoder import SentenceEncoder
+from zoo.sentence_encoder import SentenceEncoder, unit_length
 
 OBJECTIVES = ("ranking", "softmax", "cosine")
 SIDES = ("a", "b")
@@ -44,21 +45,17 @@ SIDES = ("a", "b")
 
 def cosine_similarity(u, v):
     """cos(u_i, v_i) for each row: [batch]."""
-    return ops.sum(_unit(u) * _unit(v), axis=-1)
+    return ops.sum(unit_length(u) * unit_length(v), axis=-1)
 
 
 def similarity_logits(anchors, positives, scale):
     """scale * cos(anchor_i, positive_j): [batch, batch] (the ranking loss's logits)."""
-    return scale * ops.matmul(_unit(anchors), ops.transpose(_unit(positives)))
+    return scale * ops.matmul(unit_length(anchors), ops.transpose(unit_length(positives)))
 
 
 def pair_features(u, v):
     """Sentence-BERT's classifier input: (u, v, |u - v|) concatenated, [batch, 3D]."""
     return ops.concatenate([u, v, ops.abs(u - v)], axis=-1)
-
-
-def _unit(x):
-    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)), 1e-12)
 
 
 def ranking_loss(logits):
@@ -177,6 +174,11 @@ class SentenceEmbeddingTask(Task):
         options = self.config.options
         if isinstance(backbone, SentenceEncoder):
             encoder = backbone
+            for option, own in (("pooling", encoder.pooling), ("normalize", encoder.normalize)):
+                if option in options and options[option] != own:
+                    logging.warning("The loaded sentence encoder keeps its own %s=%s; the "
+                                    "requested %s=%s is not applied.", option, own, option,
+                                    options[option])
         else:
             encoder = SentenceEncoder(backbone, pooling=options.get("pooling", "mean"),
                                       normalize=bool(options.get("normalize", True)),
@@ -253,9 +255,13 @@ class SentenceEmbeddingTask(Task):
 
 def retrieval_scores(queries, candidates):
     """Query i's right answer is candidate i: accuracy@1 and mean reciprocal
-    rank by cosine similarity, with chance (1 / candidates) for reference."""
+    rank by cosine similarity, with chance (1 / candidates) for reference.
+    A wrong candidate that ties with the right one ranks before it, so
+    collapsed embeddings (all equal) score chance-like, not perfect."""
     similarity = np.asarray(similarity_logits(queries, candidates, 1.0))
     right = np.diag(similarity)
-    rank = 1 + (similarity > right[:, None]).sum(axis=1)
+    at_least_as_close = similarity >= right[:, None]
+    np.fill_diagonal(at_least_as_close, False)
+    rank = 1 + at_least_as_close.sum(axis=1)
     return {"accuracy_at_1": float(np.mean(rank == 1)), "mrr": float(np.mean(1.0 / rank)),
             "chance": 1.0 / len(candidates)}

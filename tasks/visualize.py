@@ -27,23 +27,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_string("model", None, "A checkpoint zoo.load reads (HF folder, .keras, TF1 "
-                    "checkpoint, keras-hub preset, a tasks.run model_dir or its "
-                    "model.keras) or a preset name (random init; needs --vocab_file).")
-flags.DEFINE_string("text", None, "The text to look at.")
-flags.DEFINE_string("text_b", None, "Second text of a pair (packed after [SEP]).")
-flags.DEFINE_string("out", None, "Folder for attention.png and attention.html.")
-flags.DEFINE_string("vocab_file", None, "WordPiece vocab.txt: required with a preset, "
-                    "replaces the checkpoint's own vocabulary otherwise.")
-flags.DEFINE_bool("lower_case", True, "Lower-case the text for --vocab_file.")
-flags.DEFINE_integer("sequence_length", 128, "Packed length; longer texts are truncated. "
-                     "Left at its default, capped to the model's positions.")
-flags.DEFINE_integer("layer", None, "Layer the page opens at, 1-based (default: the last).")
-flags.DEFINE_integer("head", 1, "Head the page opens at, 1-based.")
-flags.DEFINE_float("threshold", 0.05, "The page draws lines for weights above this.")
-flags.DEFINE_integer("seed", 0, "Seed of a preset's random initialisation.")
-flags.mark_flags_as_required(["model", "text", "out"])
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The command line's flags (defined only when run as a command, so importing
+    this module next to tasks.run, which has --model too, costs nothing)."""
+    flags.DEFINE_string("model", None, "A checkpoint zoo.load reads (HF folder, .keras, TF1 "
+                        "checkpoint, keras-hub preset, a tasks.run model_dir or its "
+                        "model.keras) or a preset name (random init; needs --vocab_file).")
+    flags.DEFINE_string("text", None, "The text to look at.")
+    flags.DEFINE_string("text_b", None, "Second text of a pair (packed after [SEP]).")
+    flags.DEFINE_string("out", None, "Folder for attention.png and attention.html.")
+    flags.DEFINE_string("vocab_file", None, "WordPiece vocab.txt: required with a preset, "
+                        "replaces the checkpoint's own vocabulary otherwise.")
+    flags.DEFINE_bool("lower_case", True, "Lower-case the text for --vocab_file.")
+    flags.DEFINE_integer("sequence_length", 128, "Packed length; longer texts are truncated. "
+                         "Left at its default, capped to the model's positions.")
+    flags.DEFINE_integer("layer", None, "Layer the page opens at, 1-based (default: the last).")
+    flags.DEFINE_integer("head", 1, "Head the page opens at, 1-based.")
+    flags.DEFINE_float("threshold", 0.05, "The page draws lines for weights above this.")
+    flags.DEFINE_integer("seed", 0, "Seed of a preset's random initialisation.")
+    flags.mark_flags_as_required(["model", "text", "out"])
+
 
 MODEL_OVERRIDES = dict(return_attention_scores=True, dropout=0.0, attention_dropout=0.0)
 
@@ -78,6 +84,8 @@ def load_backbone(model, vocab_file=None, lower_case=True, seed=0):
     if os.path.exists(model) or os.path.exists(model + ".index"):
         path = checkpoint_path(model)
         backbone = zoo.load(path, **MODEL_OVERRIDES)
+        if isinstance(backbone, zoo.SentenceEncoder):  # its backbone is what attends
+            backbone = backbone.backbone
     elif model in zoo.available():
         if not issubclass(zoo.get_preset(model).backbone_class, TextBackbone):
             raise app.UsageError(f"--model={model} is not a text backbone.")
@@ -157,5 +165,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     logging.set_verbosity(logging.WARNING)
     app.run(main)

@@ -36,4 +36,9 @@ def save_hf(model, out_dir):
     """Writes a backbone (or BackboneWithHeads) as a Hugging Face folder."""
     from zoo.convert.hf import save_hf as _save_hf
 
+    if isinstance(model, SentenceEncoder):
+        raise ValueError("zoo.save_hf writes a Hugging Face model folder, which has no place "
+                         "for a sentence encoder's pooling and normalization: save "
+                         "encoder.backbone with it, or the whole encoder with encoder.save("
+                         "'encoder.keras').")
     return _save_hf(model, out_dir)

@@ -81,12 +81,19 @@ def _sentencepiece_model(folder):
 
 def load_tokenizer(path):
     """The tokenizer of the checkpoint at `path` (a folder, or a file in one)."""
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if sentence_transformers.is_sentence_transformers_folder(folder):
+        tokenizer = _tokenizer_in(sentence_transformers.transformer_folder(folder), path)
+        sentence_transformers.check_casing(folder, tokenizer.lower_case)
+        return tokenizer
+    return _tokenizer_in(folder, path)
+
+
+def _tokenizer_in(folder, path):
+    """The tokenizer whose files are in `folder` (`path` names it in errors)."""
     from kerasbert.text.sentencepiece import SentencePieceTokenizer
     from kerasbert.text.wordpiece import WordPieceTokenizer
 
-    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    if sentence_transformers.is_sentence_transformers_folder(folder):
-        folder = sentence_transformers.transformer_folder(folder)
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
         lower_case, _ = _casing(folder, None)

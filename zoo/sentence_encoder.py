@@ -20,6 +20,12 @@ from kerasbert.layers.pooling import TOKEN_POOLINGS
 from kerasbert.models import Model
 
 
+def unit_length(x):
+    """x / max(||x||, 1e-12) along the last axis: Sentence-Transformers' Normalize
+    (and torch's F.normalize), so normalized embeddings match theirs exactly."""
+    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)), 1e-12)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class SentenceEncoder(Model):
     """Args:
@@ -53,9 +59,7 @@ class SentenceEncoder(Model):
         if whitening:
             features = Whitening(whitening_dimensions, name="whitening")(features)
         if normalize:
-            # Sentence-Transformers' Normalize: x / max(||x||, 1e-12).
-            features = features / ops.maximum(
-                ops.sqrt(ops.sum(ops.square(features), axis=-1, keepdims=True)), 1e-12)
+            features = unit_length(features)
         super().__init__(inputs=inputs, outputs={"embedding": features}, dtype=dtype, **kwargs)
         self.backbone = backbone
         self.pooling = pooling if isinstance(pooling, str) else list(pooling)
@@ -82,12 +86,12 @@ class SentenceEncoder(Model):
         if not self.whitening:
             raise ValueError("This encoder has no whitening layer; build it with "
                              "whitening=True (and optionally whitening_dimensions=k).")
-        pooled = keras.Model(self.input, self._pooled_features)
-        features = np.concatenate([
-            pooled.predict(preprocessor(np.asarray(texts[i:i + batch_size], dtype=object)),
-                           verbose=0)
-            for i in range(0, len(texts), batch_size)])
-        self.get_layer("whitening").adapt(features)
+        pooled = Model(self.input, self._pooled_features)
+        texts = list(texts)
+        batches = (pooled.predict(preprocessor(np.asarray(texts[i:i + batch_size], dtype=object)),
+                                  verbose=0)
+                   for i in range(0, len(texts), batch_size))
+        self.get_layer("whitening").adapt(batches)  # streams: statistics batch by batch
 
     def get_config(self):
         return {

@@ -90,6 +90,10 @@ def test_retrieval_scores():
     scores = retrieval_scores(queries, candidates)
     assert scores["accuracy_at_1"] == pytest.approx(1 / 3)
     assert scores["mrr"] == pytest.approx((1 / 2 + 1 / 3 + 1) / 3)
+    # Collapsed embeddings tie everywhere: ties count against, so they score
+    # last, not first.
+    collapsed = retrieval_scores(np.ones((5, 4), "float32"), np.ones((5, 4), "float32"))
+    assert collapsed["accuracy_at_1"] == 0.0 and collapsed["mrr"] == pytest.approx(1 / 5)
 
 
 def test_paraphrase_splits_are_disjoint_and_reworded():
@@ -147,3 +151,48 @@ def test_saved_encoder_and_export_serve_strings(ranking_run):
     served = call_in_fresh_process(result["export"], {
         "serving_default": {"text": np.array(texts, dtype=object)}})
     np.testing.assert_allclose(served["serving_default"]["embedding"], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("objective, metric", [("softmax", "accuracy"), ("cosine", "spearman")])
+def test_softmax_and_cosine_objectives_train_and_evaluate(objective, metric, tmp_path):
+    """A short run of each labelled objective: the loss falls and the real
+    metric comes out of evaluation (cosine: correlated with the scores)."""
+    settings = runner.RunSettings(
+        task="sentence_embedding", model="bert_tiny_uncased", sequence_length=24,
+        vocab_size=400, batch_size=32, train_steps=60, steps_per_loop=60, learning_rate=1e-3,
+        dropout=0.0, model_dir=str(tmp_path / objective), options={"objective": objective})
+    result = runner.run(settings)
+    final = result["final"]
+    assert set(final) >= {metric} and np.isfinite(final[metric])
+    if objective == "cosine":
+        assert final["spearman"] > 0.3
+    else:
+        assert 0.0 <= final["accuracy"] <= 1.0
+    assert isinstance(zoo.load(f"{settings.model_dir}/model.keras"), zoo.SentenceEncoder)
+
+
+@pytest.fixture(scope="module")
+def sentence_transformers_folder(tmp_path_factory):
+    fixtures = pytest.importorskip("tests.zoo.sentence_fixtures")
+    folder = tmp_path_factory.mktemp("st")
+    hf_folder = fixtures.make_hf_model(folder / "hf")
+    fixtures.save_sentence_transformer(hf_folder, folder / "st", "mean", normalize=True)
+    return folder / "st"
+
+
+def test_other_tasks_and_tools_take_a_sentence_encoders_backbone(sentence_transformers_folder):
+    """--init_checkpoint=<Sentence-Transformers folder> fine-tunes its backbone in
+    other tasks; sentence_embedding keeps the whole encoder; visualize reads
+    its attention."""
+    from tasks import visualize
+    from zoo.text_backbone import TextBackbone
+
+    path = str(sentence_transformers_folder)
+    settings = runner.RunSettings(task="classification", init_checkpoint=path)
+    task = runner.make_task(settings)
+    assert isinstance(runner.make_backbone(task, settings, None), TextBackbone)
+    settings = runner.RunSettings(task="sentence_embedding", init_checkpoint=path)
+    encoder = runner.make_backbone(runner.make_task(settings), settings, None)
+    assert isinstance(encoder, zoo.SentenceEncoder) and encoder.normalize
+    backbone, _ = visualize.load_backbone(path)
+    assert isinstance(backbone, TextBackbone) and "attention_probs" in backbone.output

@@ -94,6 +94,21 @@ def test_unsupported_modules_are_named(hf_model, tmp_path):
         zoo.load(str(tmp_path), with_head=True)
 
 
+def test_casing_it_cannot_reproduce_and_save_hf_are_refused(hf_model, tmp_path):
+    save_sentence_transformer(hf_model, tmp_path, "mean", True)
+    encoder = zoo.load(str(tmp_path))
+    with pytest.raises(ValueError, match="encoder.backbone"):
+        zoo.save_hf(encoder, str(tmp_path / "hf_out"))
+    # Lower-casing on top of a cased tokenizer: Sentence-Transformers does it
+    # before tokenizing, zoo's tokenizers would not: refused, not misread.
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**config,
+                                                                "do_lower_case": False}))
+    (tmp_path / "sentence_bert_config.json").write_text(json.dumps({"do_lower_case": True}))
+    with pytest.raises(ConversionError, match="do_lower_case"):
+        zoo.load_preprocessor(str(tmp_path))
+
+
 def test_encoder_arguments_are_checked():
     backbone = zoo.build("bert_tiny_uncased", vocab_size=50, num_layers=1)
     with pytest.raises(ValueError, match="one or more of"):

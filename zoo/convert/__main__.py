@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from zoo.convert.hf import save_hf
+    from zoo import save_hf
     from zoo.convert.table import ConversionError
     from zoo.loading import load_with_report
 
@@ -36,7 +36,10 @@ def main(argv):
     if FLAGS.output.endswith(".keras"):
         model.save(FLAGS.output)
     else:
-        save_hf(model, FLAGS.output)
+        try:
+            save_hf(model, FLAGS.output)
+        except ValueError as error:  # a sentence encoder: say what to write instead
+            raise app.UsageError(str(error)) from None
     print(f"Wrote {FLAGS.output}")
 
 

@@ -70,6 +70,19 @@ def max_sequence_length(folder):
     return None
 
 
+def check_casing(folder, tokenizer_lower_cases):
+    """Sentence-Transformers lower-cases texts itself before a cased tokenizer
+    when sentence_bert_config.json says do_lower_case; zoo's tokenizers
+    lower-case only as uncased BERT does (accents stripped too), which would
+    give other tokens, so such a folder is refused rather than misread."""
+    config_file = os.path.join(transformer_folder(folder), "sentence_bert_config.json")
+    wants_lower = os.path.exists(config_file) and _read_json(config_file).get("do_lower_case")
+    if wants_lower and not tokenizer_lower_cases:
+        raise ConversionError(
+            f"{config_file} sets do_lower_case on a cased tokenizer: Sentence-Transformers "
+            "lower-cases the text before tokenizing, which zoo's tokenizers do not do.")
+
+
 def pooling_modes(config):
     """Sentence-Transformers' Pooling config -> a list of our pooling names."""
     if "pooling_mode" in config:
