@@ -118,7 +118,8 @@ def mask_path(path):
 
 def feature_model(backbone, pooling="mean"):
     """The backbone's inputs -> {"features": pooled hidden states}: [b, H] for
-    cls/mean/max, [b, seq, H or 4H] (zero at padding) for the per-token poolings."""
+    cls/mean/max, [b, seq, H or 4H] (zero at padding) for the per-token poolings,
+    [b, seq, layers, H] for all_layers."""
     inputs = backbone.input
     outputs = backbone(inputs)
     features = FeaturePooling(pooling, dtype=backbone.dtype_policy, name="feature_pooling")(
@@ -197,8 +198,9 @@ def extract(backbone, preprocessor, columns, output, pooling="mean", batch_size=
     sequence_length = preprocessor.sequence_length
     model = feature_model(backbone, pooling)
     per_token = pooling not in TOKEN_POOLINGS
-    width = int(model.outputs[0].shape[-1])
-    row_shape = (sequence_length, width) if per_token else (width,)
+    # [H], or per token [seq, D] ([seq, layers, H] for all_layers).
+    shape = model.outputs[0].shape  # the sequence axis is None: the model takes any length
+    row_shape = ((sequence_length, *map(int, shape[2:])) if per_token else (int(shape[1]),))
 
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)

@@ -9,6 +9,8 @@ Two families of pooling, one layer:
   0.3 F1 of fine-tuning) and `weighted` (ELMo's scalar mix: a learned
   softmax-normalised weight per layer and a learned scale); they return
   [batch, seq, H] (4H for the concatenation), zero at padding positions.
+  `all_layers` keeps every layer's hidden state apart, [batch, seq, layers,
+  H], for users who choose layers themselves (BERT's extract_features.py).
 
 Padding never changes a result: masked positions are excluded from the
 token poolings and zeroed in the per-token ones. Under a mixed policy the
@@ -21,7 +23,7 @@ from keras import ops
 from kerasbert.layers.precision import norm_policy
 
 TOKEN_POOLINGS = ("cls", "mean", "max")
-LAYER_POOLINGS = ("last4_sum", "last4_concat", "weighted")
+LAYER_POOLINGS = ("last4_sum", "last4_concat", "weighted", "all_layers")
 POOLINGS = TOKEN_POOLINGS + LAYER_POOLINGS
 
 
@@ -77,6 +79,8 @@ class FeaturePooling(keras.layers.Layer):
             features = sum(hidden_states[-4:])
         elif self.pooling == "last4_concat":
             features = ops.concatenate(hidden_states[-4:], axis=-1)
+        elif self.pooling == "all_layers":
+            return ops.stack(hidden_states, axis=2) * ops.expand_dims(mask, -1)
         else:
             weights = ops.softmax(ops.cast(self.layer_logits, self.compute_dtype))
             mixed = sum(weights[i] * h for i, h in enumerate(hidden_states))
@@ -87,6 +91,8 @@ class FeaturePooling(keras.layers.Layer):
         batch, sequence, hidden = hidden_states_shape[-1]
         if self.pooling in TOKEN_POOLINGS:
             return (batch, hidden)
+        if self.pooling == "all_layers":
+            return (batch, sequence, len(hidden_states_shape), hidden)
         return (batch, sequence, hidden * 4 if self.pooling == "last4_concat" else hidden)
 
     def get_config(self):

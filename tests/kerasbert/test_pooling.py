@@ -35,6 +35,11 @@ def numpy_pooling(pooling, states, mask, logits=None, scale=1.0):
                 tokens = sum(real[-4:])
             elif pooling == "last4_concat":
                 tokens = np.concatenate(real[-4:], -1)
+            elif pooling == "all_layers":
+                padded = np.zeros((SEQ, len(real), HIDDEN), "float32")
+                padded[:length] = np.stack(real, axis=1)
+                rows.append(padded)
+                continue
             else:
                 weights = np.exp(logits) / np.exp(logits).sum()
                 tokens = scale * sum(w * s for w, s in zip(weights, real))

@@ -55,7 +55,7 @@ def direct(backbone, preprocessor, pooling, *columns):
     return np.asarray(pooled), {name: np.asarray(value) for name, value in inputs.items()}
 
 
-@pytest.mark.parametrize("pooling", ["mean", "last4_concat"])
+@pytest.mark.parametrize("pooling", ["mean", "last4_concat", "all_layers"])
 def test_runner_npy_equals_a_direct_forward_pass(tmp_path, checkpoint, loaded, pooling):
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS) + "\n")
@@ -75,7 +75,8 @@ def test_runner_npy_equals_a_direct_forward_pass(tmp_path, checkpoint, loaded, p
     if pooling == "mean":
         assert expected.shape == (7, 16) and not mask_file.exists()
     else:
-        assert expected.shape == (7, SEQUENCE_LENGTH, 64)
+        assert expected.shape == ((7, SEQUENCE_LENGTH, 64) if pooling == "last4_concat"
+                                  else (7, SEQUENCE_LENGTH, 4, 16))
         mask = np.load(mask_file)
         assert mask.dtype == np.int8
         np.testing.assert_array_equal(mask, inputs["input_mask"])
