@@ -55,9 +55,12 @@ def load_for_serving(model_dir):
     if spec is None and isinstance(model, zoo.SentenceEncoder):
         # A Sentence-Transformers folder (or a saved encoder): strings ->
         # embedding, at the length its embeddings were made with.
+        from zoo.convert import sentence_transformers
+
+        own = (sentence_transformers.max_sequence_length(path)
+               if sentence_transformers.is_sentence_transformers_folder(path) else None)
         spec = ServingSpec(kind="embedding", sequence_length=min(
-            zoo.load_preprocessor(path).sequence_length,
-            model.backbone.max_sequence_length))
+            own or 128, model.backbone.max_sequence_length))
     if spec is None:  # a bare checkpoint: its backbone, at most 128 positions
         spec = ServingSpec(kind="backbone", sequence_length=min(
             128, getattr(model, "max_sequence_length", 128)))

@@ -34,7 +34,7 @@ from kerasbert.layers import FeaturePooling
 from kerasbert.layers.pooling import POOLINGS, TOKEN_POOLINGS
 from tasks.base import Task
 from tasks.data import embedded
-from tasks.data.text_files import read_text_file
+from tasks.data.text_files import read_lines, read_text_file
 
 FORMATS = (".npy", ".tfrecord")
 TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl")
@@ -85,12 +85,9 @@ def read_texts(data, text_fields=("text",)):
     if len(text_fields) != 1:
         raise ValueError(f"{data} holds one text per line; pairs need a .tsv/.csv/.jsonl "
                          f"file with --text_fields={','.join(text_fields)}.")
-    texts = []
-    with open(data, encoding="utf-8-sig", newline="") as file:  # -sig: drops a BOM
-        for number, line in enumerate(file, 1):
-            line = line.rstrip("\r\n")
-            _check_text(line, f"{data}: line {number}")
-            texts.append(line)
+    texts = read_lines(data)
+    for number, line in enumerate(texts, 1):
+        _check_text(line, f"{data}: line {number}")
     return [texts]
 
 

@@ -46,17 +46,13 @@ DEFAULT_CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"
 
 def read_corpus(path=None):
     """(ids, texts) of a corpus file; see the module docstring."""
-    from tasks.data.text_files import read_text_file
+    from tasks.data.text_files import read_lines, read_text_file
 
     path = path or DEFAULT_CORPUS
-    if path.endswith(".txt"):
-        with open(path, encoding="utf-8") as file:
-            texts = [line.strip() for line in file if line.strip()]
+    if path.endswith(".txt"):  # one entry per line; blank lines separate nothing
+        texts = [line.strip() for line in read_lines(path) if line.strip()]
         return [str(i) for i in range(len(texts))], texts
-    try:
-        rows = read_text_file(path, ["id", "text"])
-    except ValueError:  # no `id` column: entries are numbered
-        rows = read_text_file(path, ["text"])
+    rows = read_text_file(path, ["text"], optional=["id"])
     texts = [str(row["text"]) for row in rows]
     ids = [str(row.get("id") or i) for i, row in enumerate(rows)]
     if not texts:
@@ -68,14 +64,10 @@ def load_encoder(path, pooling="mean", sequence_length=None):
     """(SentenceEncoder, preprocessor) of any checkpoint; see --model."""
     import zoo
 
-    if os.path.isdir(path) and os.path.exists(os.path.join(path, "model.keras")):
-        checkpoint = os.path.join(path, "model.keras")  # a tasks.run model_dir
-    else:
-        checkpoint = path
-    model = zoo.load(checkpoint)
+    model = zoo.load(path)  # a tasks.run model_dir reads as its model.keras
     if not isinstance(model, zoo.SentenceEncoder):
         model = zoo.SentenceEncoder(model, pooling=pooling, normalize=True)
-    return model, zoo.load_preprocessor(checkpoint, sequence_length=sequence_length)
+    return model, zoo.load_preprocessor(path, sequence_length=sequence_length)
 
 
 class SemanticIndex:

@@ -90,9 +90,10 @@ class SentenceEmbeddingTask(Task):
     takes_sentence_encoder = True  # the runner passes a loaded SentenceEncoder whole
 
     def __init__(self, config):
-        if tuple(config.text_fields) == ("text",):  # the runner's default: one field
-            config.text_fields = ("text", "text_b")
         super().__init__(config)
+        # The runner's default is one field ("text"); pairs default to text, text_b.
+        self.text_fields = (("text", "text_b") if tuple(config.text_fields) == ("text",)
+                            else tuple(config.text_fields))
         options = config.options
         self.objective = options.get("objective", "ranking")
         if self.objective not in OBJECTIVES:
@@ -105,7 +106,7 @@ class SentenceEmbeddingTask(Task):
 
     def examples(self, split):
         config = self.config
-        fields = list(config.text_fields)
+        fields = list(self.text_fields)
         if len(fields) != 2:
             raise ValueError("sentence_embedding trains on pairs: give two --text_fields "
                              f"(e.g. sentence1,sentence2), not {fields}.")
@@ -121,7 +122,7 @@ class SentenceEmbeddingTask(Task):
 
     def training_texts(self):
         rows = self.examples(self.config.train_split)
-        return [str(row[f]) for row in rows for f in self.config.text_fields]
+        return [str(row[f]) for row in rows for f in self.text_fields]
 
     def labels(self):
         """softmax: class names, from options["labels"] or the training labels (sorted)."""
@@ -137,7 +138,7 @@ class SentenceEmbeddingTask(Task):
         if not rows:
             raise ValueError(f"Split {split!r} of {self.config.data or 'the embedded set'} "
                              "is empty.")
-        first, second = self.config.text_fields
+        first, second = self.text_fields
         columns = {"text_a": [str(row[first]) for row in rows],
                    "text_b": [str(row[second]) for row in rows]}
         labels = [row.get(self.config.label_field) for row in rows]

@@ -54,19 +54,6 @@ def define_flags():
 MODEL_OVERRIDES = dict(return_attention_scores=True, dropout=0.0, attention_dropout=0.0)
 
 
-def checkpoint_path(path):
-    """`path`, or the model.keras inside it when it is a tasks.run model_dir."""
-    from zoo.loading import detect_format
-
-    candidate = os.path.join(path, "model.keras")
-    if os.path.isdir(path) and os.path.isfile(candidate):
-        try:
-            detect_format(path)
-        except ValueError:
-            return candidate
-    return path
-
-
 def wordpiece_preprocessor(vocab_file, lower_case, sequence_length):
     from kerasbert.text import Preprocessor, WordPieceTokenizer
 
@@ -82,7 +69,7 @@ def load_backbone(model, vocab_file=None, lower_case=True, seed=0):
     from zoo.text_backbone import TextBackbone
 
     if os.path.exists(model) or os.path.exists(model + ".index"):
-        path = checkpoint_path(model)
+        path = model  # zoo.load reads a tasks.run model_dir as its model.keras
         backbone = zoo.load(path, **MODEL_OVERRIDES)
         if isinstance(backbone, zoo.SentenceEncoder):  # its backbone is what attends
             backbone = backbone.backbone

@@ -9,7 +9,8 @@ The format is detected from what is on disk:
                         SentenceEncoder (backbone, pooling, normalization)
   .keras                our own saved models: a backbone, a backbone with heads, a
                         sentence encoder, or a task model saved by tasks.run (its
-                        backbone is returned)
+                        backbone is returned); a tasks.run model_dir means its
+                        model.keras
 """
 
 import os
@@ -40,6 +41,8 @@ def detect_format(path):
         return "hf"
     if tf1.find_tf1_checkpoint(path) is not None:
         return "tf1"
+    if os.path.isfile(os.path.join(path, "model.keras")):
+        return "keras"  # a tasks.run model_dir: its model.keras
     if not os.path.exists(path) and not os.path.exists(path + ".index"):
         raise FileNotFoundError(f"No checkpoint at {path!r}.")
     listing = sorted(os.listdir(path))[:20] if os.path.isdir(path) else [path]
@@ -61,6 +64,8 @@ def load_with_report(path, with_head=False, **overrides):
                          f"config decides the architecture. Allowed: {', '.join(OVERRIDES)}.")
     kind = detect_format(path)
     if kind == "keras":
+        if os.path.isdir(path):
+            path = os.path.join(path, "model.keras")
         return _load_keras(path, with_head, overrides), None
     from zoo.convert import hf, keras_hub, sentence_transformers, tf1, vit_npz
 

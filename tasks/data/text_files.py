@@ -5,8 +5,16 @@ import json
 import os
 
 
-def read_text_file(path, fields):
-    """Rows of a .csv/.tsv (with a header) or .jsonl file, keeping `fields`.
+def read_lines(path):
+    """The lines of a UTF-8 text file, in order, without their line ends (a
+    byte-order mark dropped); blank lines kept, so line i is item i - 1."""
+    with open(path, encoding="utf-8-sig", newline="") as file:
+        return [line.rstrip("\r\n") for line in file]
+
+
+def read_text_file(path, fields, optional=()):
+    """Rows of a .csv/.tsv (with a header) or .jsonl file, keeping `fields`
+    (and the `optional` ones the file has).
 
     Each row becomes {field: value}; a missing field is an error naming the
     file, the field and the columns it has.
@@ -25,7 +33,8 @@ def read_text_file(path, fields):
         if missing:
             raise ValueError(f"{path} has no column {missing}; its columns are "
                              f"{sorted(rows[0])}. Set --text_fields / --label_field.")
-    return [{field: row[field] for field in fields} for row in rows]
+    present = [field for field in optional if rows and field in rows[0]]
+    return [{field: row[field] for field in [*fields, *present]} for row in rows]
 
 
 def split_file(data, split):

@@ -82,3 +82,13 @@ def test_safetensors_round_trip_keeps_dtypes(tmp_path):
 
     assert load_file(str(tmp_path / "t.safetensors"))["b"].dtype == torch.bfloat16
 
+
+
+def test_a_run_folder_loads_as_its_model_keras(tmp_path):
+    """tasks.run's model_dir (model.keras + tokenizer files) is a checkpoint."""
+    backbone = zoo.build("bert_tiny_uncased", vocab_size=30, num_layers=1)
+    backbone.save(str(tmp_path / "model.keras"))
+    loaded = zoo.load(str(tmp_path))
+    assert type(loaded) is type(backbone)
+    for ours, theirs in zip(loaded.get_weights(), backbone.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
