@@ -153,18 +153,6 @@ class FeatureExtractionTask(Task):
         columns = self.columns()
         return [dict(zip(fields, texts)) for texts in zip(*columns)]
 
-    def build_model(self, backbone):
-        return feature_model(backbone, self.pooling)
-
-    def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
-        raise NotImplementedError("extract_features does not train; see tasks.features.extract.")
-
-    def build_losses(self):
-        raise NotImplementedError("extract_features does not train; see tasks.features.extract.")
-
-    def evaluate(self, model, split, preprocessor, batch_size):
-        raise NotImplementedError("extract_features has no metric; see tasks.features.extract.")
-
 
 # ------------------------------------------------------------------ extraction
 
@@ -206,13 +194,12 @@ def extract(backbone, preprocessor, columns, output, pooling="mean", batch_size=
     progress = keras.utils.Progbar(count, unit_name="text") if verbose else None
     batches = -(-count // batch_size)
     try:
-        for step, (texts, inputs, real) in enumerate(
+        for step, (texts, inputs) in enumerate(
                 _encoded_batches(preprocessor, columns, batch_size)):
-            # Every batch is batch_size rows (the last one padded with copies of
-            # its final text): one shape, one compiled program.
+            # kerasbert's Model.predict pads a short last batch to batch_size
+            # itself: one shape, one compiled program.
             features = model.predict(inputs, batch_size=batch_size, verbose=0)["features"]
-            inputs = {name: value[:real] for name, value in inputs.items()}
-            writer.write([t[:real] for t in texts], features[:real], inputs)
+            writer.write(texts, features, inputs)
             done = min((step + 1) * batch_size, count)
             if progress is not None:
                 progress.update(done)
@@ -230,21 +217,18 @@ def extract(backbone, preprocessor, columns, output, pooling="mean", batch_size=
 
 
 def _encoded_batches(preprocessor, columns, batch_size):
-    """(texts: list of numpy string arrays, numpy model inputs, real rows) per
-    batch; tokenization runs in tf.data, ahead of the model."""
-    count = len(columns[0])
-    padding = -count % batch_size
-    padded = [list(column) + [column[-1]] * padding for column in columns]
-    dataset = tf.data.Dataset.from_tensor_slices(tuple(tf.constant(c, tf.string) for c in padded))
+    """(texts: list of numpy string arrays, numpy model inputs) per batch;
+    tokenization runs in tf.data, ahead of the model."""
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(tf.constant(c, tf.string)
+                                                       for c in columns))
     sequence_length = preprocessor.sequence_length
 
     def encode(*texts):
         return texts, preprocessor(*texts, length=sequence_length)
 
     dataset = dataset.batch(batch_size).map(encode).prefetch(2)
-    for step, (texts, inputs) in enumerate(dataset.as_numpy_iterator()):
-        real = min(batch_size, count - step * batch_size)
-        yield list(texts), inputs, real
+    for texts, inputs in dataset.as_numpy_iterator():
+        yield list(texts), inputs
 
 
 class _NumpyWriter:
