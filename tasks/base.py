@@ -52,6 +52,8 @@ class Task:
     text = True  # False for image tasks: no tokenizer needed
     distills = False  # True: the runner loads a teacher and builds a student (prepare)
     primary_mode = "max"  # "min" for a primary metric that is a loss
+    takes_sentence_encoder = False  # True: a loaded SentenceEncoder is passed whole,
+    # not unwrapped to its backbone (the sentence_embedding task)
 
     def __init__(self, config):
         self.config = config

@@ -75,12 +75,12 @@ flags.DEFINE_string("export_dir", None, "Export the trained model for TF Serving
 flags.DEFINE_integer("seed", 0, "Seed of data order and initialisation.")
 
 # Feature extraction (--task=extract_features): no training; see tasks/features.py.
-flags.DEFINE_enum("pooling", "mean", ["cls", "mean", "max", "last4_sum", "last4_concat",
+flags.DEFINE_enum("pooling", None, ["cls", "mean", "max", "last4_sum", "last4_concat",
                                       "weighted", "all_layers"],
                   "extract_features: cls/mean/max give one vector per text; last4_sum, "
                   "last4_concat and weighted (untrained: the plain average of the layers) one "
                   "per token, zero at padding; all_layers every layer per token [seq, layers, "
-                  "H]. sentence_embedding: cls, mean or max.")
+                  "H]. sentence_embedding: cls, mean or max. Default mean.")
 flags.DEFINE_string("features_output", None, "extract_features: the output file, .npy "
                     "(per-token poolings add <stem>.mask.npy) or .tfrecord (a tf.train.Example "
                     "per text). Default: <model_dir>/features.npy.")

@@ -48,9 +48,10 @@ def task_classes():
     return classes
 
 
-# Distillation and sentence-embedding flags -> the task option each sets (when given).
+# Feature, sentence-embedding and distillation flags -> the task option each sets
+# (when given; each task has its own default).
 TASK_OPTIONS = {
-    "objective": "objective", "normalize_embeddings": "normalize",
+    "pooling": "pooling", "objective": "objective", "normalize_embeddings": "normalize",
     "similarity_scale": "scale",
     "student_layers": "student_layers", "layer_map": "layer_map",
     "temperature": "temperature", "alpha_ce": "alpha_ce", "alpha_mlm": "alpha_mlm",
@@ -99,7 +100,6 @@ class RunSettings:
     model_dir: Optional[str] = None
     export_dir: Optional[str] = None
     seed: int = 0
-    pooling: str = "mean"  # extract_features
     features_output: Optional[str] = None  # extract_features; default model_dir/features.npy
     options: dict = dataclasses.field(default_factory=dict)
 
@@ -162,8 +162,6 @@ def make_task(settings):
         options["bucket"] = True
     if settings.labels:
         options["labels"] = list(settings.labels)
-    if settings.task in ("extract_features", "sentence_embedding"):
-        options["pooling"] = settings.pooling
     config = TaskConfig(data=settings.data, train_split=settings.train_split,
                         eval_split=settings.eval_split, sequence_length=settings.sequence_length,
                         num_classes=settings.num_classes, text_fields=settings.text_fields,
@@ -211,8 +209,7 @@ def make_backbone(task, settings, preprocessor):
     overrides = backbone_overrides(settings)
     if settings.source is not None:
         model = zoo.load(settings.source, **overrides)
-        if isinstance(model, zoo.SentenceEncoder) and not getattr(
-                task, "takes_sentence_encoder", False):
+        if isinstance(model, zoo.SentenceEncoder) and not task.takes_sentence_encoder:
             return model.backbone  # fine-tuning a Sentence-Transformers model's encoder
         return model
     preset = settings.model or DEFAULT_PRESETS.get(settings.task, "bert_tiny_uncased")
@@ -322,9 +319,9 @@ def extract_features(settings):
                         "checkpoint); its features carry no pretrained knowledge.",
                         backbone.name)
     logging.info("Extracting %s features of %d texts with %s (%s parameters).",
-                 settings.pooling, len(columns[0]), backbone.name,
+                 task.pooling, len(columns[0]), backbone.name,
                  f"{backbone.count_params():,}")
-    return features.extract(backbone, preprocessor, columns, output, pooling=settings.pooling,
+    return features.extract(backbone, preprocessor, columns, output, pooling=task.pooling,
                             batch_size=settings.batch_size, verbose=sys.stdout.isatty())
 
 

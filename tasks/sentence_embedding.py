@@ -100,7 +100,6 @@ class SentenceEmbeddingTask(Task):
             raise ValueError(f"Unknown objective {self.objective!r}; one of {OBJECTIVES}.")
         self.scale = float(options.get("scale", 20.0))
         self._labels = None
-        self.encoder = None
 
     # ----------------------------------------------------------- data
 
@@ -156,7 +155,11 @@ class SentenceEmbeddingTask(Task):
 
     def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
         """Batches of ({a_input_word_ids, ..., b_input_type_ids}, labels)."""
+        return self._dataset(self._columns(split), preprocessor, batch_size, training,
+                             start_step, seed)
 
+    @staticmethod
+    def _dataset(columns, preprocessor, batch_size, training, start_step=0, seed=0):
         def preprocess(batch):
             features = {}
             for side in SIDES:
@@ -164,7 +167,7 @@ class SentenceEmbeddingTask(Task):
                     features[f"{side}_{name}"] = value
             return features, batch["label"]
 
-        return make_dataset(self._columns(split), batch_size, training, preprocess,
+        return make_dataset(columns, batch_size, training, preprocess,
                             start_step=start_step, seed=seed)
 
     # ---------------------------------------------------------- model
@@ -184,7 +187,6 @@ class SentenceEmbeddingTask(Task):
             encoder = SentenceEncoder(backbone, pooling=options.get("pooling", "mean"),
                                       normalize=bool(options.get("normalize", True)),
                                       name=f"{backbone.name}_sentence_encoder")
-        self.encoder = encoder
         if "pooler" in [layer.name for layer in encoder.backbone.layers]:
             # The pooler feeds no embedding (cls pooling reads the last layer's
             # first token, as Sentence-Transformers does): freeze it rather
@@ -241,7 +243,7 @@ class SentenceEmbeddingTask(Task):
     def evaluate(self, model, split, preprocessor, batch_size):
         columns = self._columns(split)
         if self.objective == "softmax":
-            dataset = self.build_dataset(split, preprocessor, batch_size, training=False)
+            dataset = self._dataset(columns, preprocessor, batch_size, training=False)
             logits = model.predict(dataset.map(lambda x, y: x), verbose=0)["logits"]
             return {"accuracy": metrics.accuracy(columns["label"], logits.argmax(-1))}
         encoder = self._encoder_of(model)

@@ -62,7 +62,7 @@ def test_runner_npy_equals_a_direct_forward_pass(tmp_path, checkpoint, loaded, p
     output = tmp_path / "out" / "features.npy"
     result = runner.run(runner.RunSettings(
         task="extract_features", init_checkpoint=checkpoint, data=str(data),
-        sequence_length=SEQUENCE_LENGTH, batch_size=BATCH_SIZE, pooling=pooling,
+        sequence_length=SEQUENCE_LENGTH, batch_size=BATCH_SIZE, options={"pooling": pooling},
         features_output=str(output), model_dir=str(tmp_path / "run")))
     expected, inputs = direct(*loaded, pooling, TEXTS)
     assert np.abs(expected).max() > 0.1  # real numbers, not zeros

@@ -74,8 +74,9 @@ def test_softmax_model_uses_the_pair_features():
     inputs = {f"{side}_{name}": value for side, values in (("a", side_a), ("b", side_b))
               for name, value in values.items()}
     logits = model.predict(inputs, verbose=0)["logits"]
-    u = task.encoder.predict(side_a, verbose=0)["embedding"]
-    v = task.encoder.predict(side_b, verbose=0)["embedding"]
+    encoder = task.saved_model(model)
+    u = encoder.predict(side_a, verbose=0)["embedding"]
+    v = encoder.predict(side_b, verbose=0)["embedding"]
     kernel, bias = model.get_layer("classifier").get_weights()
     np.testing.assert_allclose(logits, np.asarray(pair_features(u, v)) @ kernel + bias,
                                atol=1e-5)
