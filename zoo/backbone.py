@@ -47,6 +47,32 @@ class Backbone(Model):
             and argument.kind is not argument.VAR_KEYWORD
         ]
 
+class WrapsBackbone:
+    """Mixin of models built around one zoo backbone (BackboneWithHeads,
+    SentenceEncoder): the config is the backbone, serialized, plus the
+    `wrapper_arguments`; `with_backbone` rebuilds the model around another."""
+
+    wrapper_arguments = ()
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                **{name: getattr(self, name) for name in self.wrapper_arguments}}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+    def with_backbone(self, backbone):
+        """This model around `backbone` (same weight shapes: e.g. the same
+        backbone with another dtype policy or dropout), all weights copied."""
+        model = type(self)(**{**self.get_config(), "backbone": backbone})
+        model.set_weights(self.get_weights())
+        return model
+
+
 def forwarded_arguments(local_variables, drop=()):
     """A constructor's arguments (its `locals()`), ready to pass on as **kwargs.
 

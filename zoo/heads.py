@@ -11,11 +11,11 @@ from keras import ops
 
 from kerasbert.layers import MaskedLMHead
 from kerasbert.layers.initializers import default_initializer
-from zoo.backbone import Backbone
+from zoo.backbone import Backbone, WrapsBackbone
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class BackboneWithHeads(Backbone):
+class BackboneWithHeads(WrapsBackbone, Backbone):
     """Backbone + optional MLM, sentence-pair and classification heads.
 
     Args:
@@ -30,6 +30,8 @@ class BackboneWithHeads(Backbone):
             `pre_classifier` is a dense + ReLU before it. `label_names`, if
             given, names the classes (kept for export).
     """
+
+    wrapper_arguments = ("mlm_head", "sentence_head", "classifier")
 
     def __init__(self, backbone, mlm_head=None, sentence_head=None, classifier=None,
                  **kwargs):
@@ -74,19 +76,3 @@ class BackboneWithHeads(Backbone):
         logits = keras.layers.Dense(num_classes, kernel_initializer=default_initializer(),
                                     dtype=dtype, name="classifier")(x)
         return ops.cast(logits, "float32")
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "mlm_head": self.mlm_head,
-            "sentence_head": self.sentence_head,
-            "classifier": self.classifier,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

@@ -109,28 +109,17 @@ def _task_backbone(model, path, with_head):
 
 
 def _load_keras(path, with_head, overrides):
-    from zoo.backbone import Backbone
+    from zoo.backbone import Backbone, WrapsBackbone
     from zoo.sentence_encoder import SentenceEncoder
 
     model = keras.saving.load_model(path)
-    if isinstance(model, SentenceEncoder):
-        if with_head:
-            raise ValueError(f"{path} holds a sentence encoder: it has no checkpoint heads. "
-                             "Load it without with_head=True.")
-        return _encoder_with_overrides(model, overrides)
-    if not isinstance(model, (Backbone, BackboneWithHeads)):
+    if isinstance(model, SentenceEncoder) and with_head:
+        raise ValueError(f"{path} holds a sentence encoder: it has no checkpoint heads. "
+                         "Load it without with_head=True.")
+    if not isinstance(model, (Backbone, WrapsBackbone)):
         model = _task_backbone(model, path, with_head)
-    backbone = model.backbone if isinstance(model, BackboneWithHeads) else model
     if overrides:
-        rebuilt = type(backbone).from_config({**backbone.get_config(), **overrides})
-        rebuilt.set_weights(backbone.get_weights())
-        if isinstance(model, BackboneWithHeads):
-            config = {**model.get_config(), "backbone": rebuilt}
-            heads = BackboneWithHeads(**config)
-            heads.set_weights(model.get_weights())
-            model = heads
-        else:
-            model = rebuilt
+        model = _with_overrides(model, overrides)
     if isinstance(model, BackboneWithHeads) and not with_head:
         return model.backbone
     if with_head and not isinstance(model, BackboneWithHeads):
@@ -138,13 +127,11 @@ def _load_keras(path, with_head, overrides):
     return model
 
 
-def _encoder_with_overrides(encoder, overrides):
-    """The sentence encoder, rebuilt around a backbone with `overrides` if any."""
-    if not overrides:
-        return encoder
-    backbone = encoder.backbone
+def _with_overrides(model, overrides):
+    """`model` rebuilt around its backbone with `overrides` (no weight changes)."""
+    from zoo.backbone import WrapsBackbone
+
+    backbone = model.backbone if isinstance(model, WrapsBackbone) else model
     rebuilt = type(backbone).from_config({**backbone.get_config(), **overrides})
     rebuilt.set_weights(backbone.get_weights())
-    result = type(encoder)(**{**encoder.get_config(), "backbone": rebuilt})
-    result.set_weights(encoder.get_weights())
-    return result
+    return model.with_backbone(rebuilt) if isinstance(model, WrapsBackbone) else rebuilt

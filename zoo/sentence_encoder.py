@@ -18,6 +18,7 @@ from keras import ops
 from kerasbert.layers import FeaturePooling, Whitening
 from kerasbert.layers.pooling import TOKEN_POOLINGS
 from kerasbert.models import Model
+from zoo.backbone import WrapsBackbone
 
 
 def unit_length(x):
@@ -27,7 +28,7 @@ def unit_length(x):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SentenceEncoder(Model):
+class SentenceEncoder(WrapsBackbone, Model):
     """Args:
         backbone: a zoo text backbone.
         pooling: "cls", "mean" or "max", or a list of them (their outputs
@@ -38,6 +39,8 @@ class SentenceEncoder(Model):
             all of them).
         normalize: L2-normalize the embedding.
     """
+
+    wrapper_arguments = ("pooling", "whitening", "whitening_dimensions", "normalize")
 
     def __init__(self, backbone, pooling="mean", whitening=False, whitening_dimensions=None,
                  normalize=False, **kwargs):
@@ -92,20 +95,3 @@ class SentenceEncoder(Model):
                                   verbose=0)
                    for i in range(0, len(texts), batch_size))
         self.get_layer("whitening").adapt(batches)  # streams: statistics batch by batch
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "pooling": self.pooling,
-            "whitening": self.whitening,
-            "whitening_dimensions": self.whitening_dimensions,
-            "normalize": self.normalize,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
