@@ -16,7 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_string("model_dir", None, "The trained model folder or checkpoint.", required=True)
+flags.DEFINE_string("model_dir", None, "The trained model folder or checkpoint: a path, a hub "
+                    "handle (hf://OWNER/NAME[@REVISION], kaggle://..., https://...zip) or a "
+                    "preset name for its published weights.", required=True)
 flags.DEFINE_string("export_dir", None, "BASE/NAME: versions go in numbered folders below it.",
                     required=True)
 flags.DEFINE_integer("version", None, "Version number (default: the next free one).")

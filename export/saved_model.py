@@ -38,11 +38,13 @@ def next_version(base):
 
 def load_for_serving(model_dir):
     """(model, spec, preprocessor) of a tasks.run model folder, or of any
-    checkpoint `zoo.load` reads (served as a bare backbone)."""
+    checkpoint `zoo.load` reads (served as a bare backbone), hub handles and
+    preset names included."""
     import keras
 
     import zoo
 
+    model_dir = zoo.resolve(model_dir)  # a handle or preset -> its cached folder
     path = os.path.join(model_dir, "model.keras") if os.path.isdir(model_dir) else model_dir
     folder = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)
     spec = read_spec(folder)

@@ -2,7 +2,7 @@
 
     python -m tasks.run                      # ViT on scikit-learn's digits, no download
     python -m tasks.run --task=classification --model=bert_tiny_uncased
-    python -m tasks.run --task=classification --init_checkpoint=bert-base-uncased/ \
+    python -m tasks.run --task=classification --init_checkpoint=bert_base_uncased \
         --data=glue/sst2 --text_fields=sentence --model_dir=runs/sst2
     python -m tasks.run --task=distill_tinybert_task --teacher=runs/sst2/model.keras \
         --student=tinybert_4l_312d --data=glue/sst2 --text_fields=sentence
@@ -29,10 +29,12 @@ TASK_NAMES = ("classification", "regression", "multilabel", "tagging", "question
 
 flags.DEFINE_enum("task", "image_classification", TASK_NAMES, "The task to train.")
 flags.DEFINE_string("model", None, "A preset name (random init; see `python -m zoo --list`) "
-                    "or a checkpoint path. Default: bert_tiny_uncased for text tasks, "
-                    "vit_tiny_patch2_8 for image classification.")
+                    "or a checkpoint path or hub handle. Default: bert_tiny_uncased for text "
+                    "tasks, vit_tiny_patch2_8 for image classification.")
 flags.DEFINE_string("init_checkpoint", None, "Start from this checkpoint: anything zoo.load "
-                    "reads (HF folder, TF1 checkpoint, keras-hub preset, ViT .npz, .keras).")
+                    "reads (HF folder, TF1 checkpoint, keras-hub preset, ViT .npz, .keras), a "
+                    "hub handle (hf://OWNER/NAME[@REVISION], kaggle://..., https://...zip) or "
+                    "a preset name for its published weights.")
 flags.DEFINE_string("data", "", "TFDS name (glue/sst2), file or folder; empty: the task's "
                     "embedded default (bundled sentiment sentences; scikit-learn digits).")
 flags.DEFINE_string("train_split", "train", "Training split.")
@@ -72,6 +74,9 @@ flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, logs, metrics.json, model.keras. "
                     "Default: runs/<task>.")
 flags.DEFINE_string("export_dir", None, "Export the trained model for TF Serving here.")
+flags.DEFINE_string("push_to_hub", None, "OWNER/NAME: at the end of the run, upload the "
+                    "trained encoder as a Hugging Face folder with its tokenizer and a model "
+                    "card with the metrics (zoo.push_to_hub; token from HF_TOKEN).")
 flags.DEFINE_integer("seed", 0, "Seed of data order and initialisation.")
 
 # Feature extraction (--task=extract_features): no training; see tasks/features.py.
@@ -97,11 +102,13 @@ flags.DEFINE_float("similarity_scale", None, "sentence_embedding, ranking: the c
 
 # Distillation (--task=distill_*): see tasks/distillation and the README.
 flags.DEFINE_string("teacher", None, "distill_*: the teacher, frozen: a checkpoint zoo.load "
-                    "reads (with its MLM or classifier head) or a tasks.run model.keras. Its "
+                    "reads (with its MLM or classifier head; a path, hub handle or preset name "
+                    "for its published weights) or a tasks.run model.keras. Its "
                     "tokenizer is the student's.")
 flags.DEFINE_string("student", None, "distill_tinybert_*: the student, a preset "
                     "(tinybert_4l_312d; gets the teacher's vocabulary and a fit_dense to its "
-                    "width) or a checkpoint (a general TinyBERT's model.keras).")
+                    "width) or a checkpoint (a general TinyBERT's model.keras, or a hub handle "
+                    "such as hf://huawei-noah/TinyBERT_General_4L_312D).")
 flags.DEFINE_list("student_layers", None, "distill_distilbert: teacher layers (0-based) the "
                   "student copies; default half of them, evenly spread (12 -> 0,2,4,7,9,11).")
 flags.DEFINE_list("layer_map", None, "distill_tinybert_*: teacher layer (1-based) each "
@@ -124,7 +131,8 @@ flags.DEFINE_enum("distill_task", None, ["classification", "regression", "multil
 flags.DEFINE_integer("augment_copies", None, "distill_tinybert_task: TinyBERT data "
                      "augmentation, copies per training example (default 0: off).")
 flags.DEFINE_string("augment_model", None, "The masked LM that proposes replacement words "
-                    "for --augment_copies (a BERT checkpoint with its MLM head).")
+                    "for --augment_copies (a BERT checkpoint with its MLM head: a path, hub handle "
+                    "or preset name such as bert_base_uncased).")
 flags.DEFINE_float("augment_probability", None, "Chance each eligible word is replaced (0.4).")
 flags.DEFINE_integer("augment_top_k", None, "Replacement candidates per word (15).")
 FLAGS = flags.FLAGS

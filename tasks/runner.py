@@ -99,6 +99,7 @@ class RunSettings:
     tpu: str = ""
     model_dir: Optional[str] = None
     export_dir: Optional[str] = None
+    push_to_hub: Optional[str] = None  # OWNER/NAME on the Hugging Face Hub
     seed: int = 0
     features_output: Optional[str] = None  # extract_features; default model_dir/features.npy
     options: dict = dataclasses.field(default_factory=dict)
@@ -135,7 +136,9 @@ class RunSettings:
             return self.teacher
         if self.init_checkpoint:
             return self.init_checkpoint
-        return self.model if self.model and os.path.exists(self.model) else None
+        if self.model and (zoo.hub.is_handle(self.model) or os.path.exists(self.model)):
+            return self.model
+        return None
 
 
 # The preset a task trains from scratch when neither --model nor
@@ -288,7 +291,18 @@ def run(settings):
         if distributed.is_chief(strategy):
             result["export"] = export.export_model(settings.model_dir, settings.export_dir)
             logging.info("Exported for TF Serving: %s", result["export"])
+    if settings.push_to_hub and distributed.is_chief(strategy):
+        result["pushed"] = zoo.push_to_hub(settings.model_dir, settings.push_to_hub,
+                                           training=_training_facts(settings))
     return result
+
+
+def _training_facts(settings):
+    """What the model card of a pushed run says about its training."""
+    return {"task": settings.task, "started from": settings.source or settings.model,
+            "data": settings.data or "the task's embedded default",
+            "train steps": settings.train_steps, "batch size": settings.batch_size,
+            "learning rate": settings.learning_rate, "teacher": settings.teacher}
 
 
 def extract_features(settings):
@@ -301,7 +315,7 @@ def extract_features(settings):
     from tasks import features
 
     for flag, value in (("export_dir", settings.export_dir), ("teacher", settings.teacher),
-                        ("student", settings.student)):
+                        ("student", settings.student), ("push_to_hub", settings.push_to_hub)):
         if value:
             raise ValueError(f"--{flag}: extract_features trains nothing and exports nothing; "
                              "drop the flag.")

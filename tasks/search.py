@@ -28,7 +28,8 @@ def define_flags():
     """The command line's flags (defined only when run as a command, so importing
     this module next to tasks.run, which has --model too, costs nothing)."""
     flags.DEFINE_string("model", None, "A Sentence-Transformers folder, a saved sentence encoder "
-                        "(.keras or a tasks.run model_dir), or any text checkpoint zoo.load reads.")
+                        "(.keras or a tasks.run model_dir), or any text checkpoint zoo.load reads, "
+                        "including hub handles (hf://sentence-transformers/all-MiniLM-L6-v2).")
     flags.DEFINE_multi_string("query", None, "A query (repeat the flag for several).")
     flags.DEFINE_string("corpus", None, "The texts to search; default the bundled FAQ.")
     flags.DEFINE_integer("top_k", 3, "Hits per query.")

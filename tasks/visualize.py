@@ -35,7 +35,8 @@ def define_flags():
     this module next to tasks.run, which has --model too, costs nothing)."""
     flags.DEFINE_string("model", None, "A checkpoint zoo.load reads (HF folder, .keras, TF1 "
                         "checkpoint, keras-hub preset, a tasks.run model_dir or its "
-                        "model.keras) or a preset name (random init; needs --vocab_file).")
+                        "model.keras), a hub handle (hf://OWNER/NAME, kaggle://..., https://...zip), "
+                        "or a preset name (random init; needs --vocab_file).")
     flags.DEFINE_string("text", None, "The text to look at.")
     flags.DEFINE_string("text_b", None, "Second text of a pair (packed after [SEP]).")
     flags.DEFINE_string("out", None, "Folder for attention.png and attention.html.")
@@ -68,7 +69,7 @@ def load_backbone(model, vocab_file=None, lower_case=True, seed=0):
     import zoo
     from zoo.text_backbone import TextBackbone
 
-    if os.path.exists(model) or os.path.exists(model + ".index"):
+    if zoo.hub.is_handle(model) or os.path.exists(model) or os.path.exists(model + ".index"):
         path = model  # zoo.load reads a tasks.run model_dir as its model.keras
         backbone = zoo.load(path, **MODEL_OVERRIDES)
         if isinstance(backbone, zoo.SentenceEncoder):  # its backbone is what attends

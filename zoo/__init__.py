@@ -1,13 +1,16 @@
 """Named Transformer architectures: backbones per family and a registry."""
 
 from zoo import albert, bert, distilbert, tinybert, vit  # registers the presets
+from zoo import hub
 from zoo.albert import AlbertBackbone
 from zoo.bert import BertBackbone
 from zoo.distilbert import DistilBertBackbone
 from zoo.heads import BackboneWithHeads
 from zoo.loading import load
+from zoo.pretrained import resolve
+from zoo.publish import push_to_hub
 from zoo.preprocessing import load_preprocessor, save_tokenizer
-from zoo.registry import Preset, available, build, families, get_preset
+from zoo.registry import Preset, Weights, available, build, families, get_preset
 from zoo.sentence_encoder import SentenceEncoder
 from zoo.tinybert import TinyBertBackbone
 from zoo.vit import VitBackbone
@@ -21,12 +24,16 @@ __all__ = [
     "SentenceEncoder",
     "TinyBertBackbone",
     "VitBackbone",
+    "Weights",
     "available",
     "build",
     "families",
     "get_preset",
+    "hub",
     "load",
     "load_preprocessor",
+    "push_to_hub",
+    "resolve",
     "save_tokenizer",
     "save_hf",
 ]

@@ -22,13 +22,24 @@ flags.DEFINE_integer("sequence_length", 16, "Tokens per example (text presets)."
 FLAGS = flags.FLAGS
 
 
+def weights_cell(preset):
+    """Where zoo.load(name) gets the preset's weights (first source; more if any)."""
+    if preset.weights is None:
+        return "none (architecture only)"
+    first, *others = preset.weights.sources
+    first = first.split("#")[0]
+    if first.startswith("hf://") and "@" in first:  # a pinned commit: its short form
+        first = first[: first.index("@") + 8]
+    return f"`{first}`" + (f" (+{len(others)} archive)" if others else "")
+
+
 def preset_table():
-    rows = ["| preset | family | parameters | description |", "|---|---|---:|---|"]
+    rows = ["| preset | family | parameters | weights | description |",
+            "|---|---|---:|---|---|"]
     for name in zoo.available():
         preset = zoo.get_preset(name)
-        rows.append(
-            f"| {name} | {preset.family} | {preset.parameters:,} | {preset.description} |"
-        )
+        rows.append(f"| {name} | {preset.family} | {preset.parameters:,} | "
+                    f"{weights_cell(preset)} | {preset.description} |")
     return "\n".join(rows)
 
 

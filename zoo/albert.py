@@ -2,7 +2,7 @@
 
 import keras
 
-from zoo.registry import register_family, register_presets
+from zoo.registry import Weights, register_family, register_presets
 from zoo.backbone import forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
@@ -75,4 +75,16 @@ _PRESETS = [
      5_952, "Tiny random ALBERT (4 layers, 2 groups) for tests (not published)."),
 ]
 
-register_presets("albert", _PRESETS)
+# ALBERT v2 on the Hub, and Google's TF1 archives (SentencePiece, lower-cased).
+# base is pinned to the commit of main seen in public sources; for the
+# others none was found and the handle follows main.
+_REVISIONS = {"base": "@8e2f239c5f8a2c0f253781ca60135db913e5c80c"}
+_WEIGHTS = {
+    f"albert_{size}_v2": Weights(
+        (f"hf://albert/albert-{size}-v2{_REVISIONS.get(size, '')}",
+         f"https://storage.googleapis.com/albert_models/albert_{size}_v2.tar.gz"),
+        lower_case=True)
+    for size in ("base", "large", "xlarge", "xxlarge")
+}
+
+register_presets("albert", _PRESETS, _WEIGHTS)

@@ -2,7 +2,7 @@
 
 import keras
 
-from zoo.registry import register_family, register_presets
+from zoo.registry import Weights, register_family, register_presets
 from zoo.backbone import forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
@@ -78,4 +78,36 @@ _PRESETS = [
      6_896, "Tiny random BERT for tests and demos (not a published model)."),
 ]
 
-register_presets("bert", _PRESETS)
+_GOOGLE = "https://storage.googleapis.com/bert_models/"
+
+
+def _small_bert(layers, hidden, heads, revision=None):
+    """Well-Read Students' small BERTs: on the Hub and in Google's 2020 archives."""
+    name = f"uncased_L-{layers}_H-{hidden}_A-{heads}"
+    handle = f"hf://google/bert_{name}" + (f"@{revision}" if revision else "")
+    return Weights((handle, f"{_GOOGLE}2020_02_20/{name}.zip"), lower_case=True)
+
+
+# Hub handles pinned to the commit of main seen in public sources; where
+# none was found (small and medium) the handle follows main.
+_WEIGHTS = {
+    "bert_tiny_uncased": _small_bert(2, 128, 2, "30b0a37ccaaa32f332884b96992754e246e48c5f"),
+    "bert_mini_uncased": _small_bert(4, 256, 4, "387825ce42dbb39b87911cdf8e383ee3b25184f8"),
+    "bert_small_uncased": _small_bert(4, 512, 8),
+    "bert_medium_uncased": _small_bert(8, 512, 8),
+    "bert_base_uncased": Weights(
+        ("hf://google-bert/bert-base-uncased@86b5e0934494bd15c9632b12f734a8a67f723594",
+         f"{_GOOGLE}2018_10_18/uncased_L-12_H-768_A-12.zip"), lower_case=True),
+    "bert_base_cased": Weights(
+        ("hf://google-bert/bert-base-cased@cd5ef92a9fb2f889e972770a36d4ed042daf221e",
+         f"{_GOOGLE}2018_10_18/cased_L-12_H-768_A-12.zip"), lower_case=False),
+    "bert_large_uncased": Weights(
+        ("hf://google-bert/bert-large-uncased@6da4b6a26a1877e173fca3225479512db81a5e5b",
+         f"{_GOOGLE}2018_10_18/uncased_L-24_H-1024_A-16.zip"), lower_case=True),
+    "bert_base_multilingual_cased": Weights(
+        ("hf://google-bert/bert-base-multilingual-cased@"
+         "3f076fdb1ab68d5b2880cb87a0886f315b8146f8",
+         f"{_GOOGLE}2018_11_23/multi_cased_L-12_H-768_A-12.zip"), lower_case=False),
+}
+
+register_presets("bert", _PRESETS, _WEIGHTS)

@@ -2,7 +2,7 @@
 
 import keras
 
-from zoo.registry import register_family, register_presets
+from zoo.registry import Weights, register_family, register_presets
 from zoo.backbone import forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
@@ -59,4 +59,13 @@ _PRESETS = [
      6_592, "Tiny random DistilBERT for tests (not a published model)."),
 ]
 
-register_presets("distilbert", _PRESETS)
+_WEIGHTS = {  # pinned to the commit of main seen in public sources
+    "distilbert_base_uncased": Weights(
+        ("hf://distilbert/distilbert-base-uncased@12040accade4e8a0f71eabdb258fecc2e7e948be",),
+        lower_case=True),
+    "distilbert_base_cased": Weights(
+        ("hf://distilbert/distilbert-base-cased@6ea81172465e8b0ad3fddeed32b986cdcdcffcf0",),
+        lower_case=False),
+}
+
+register_presets("distilbert", _PRESETS, _WEIGHTS)

@@ -1,5 +1,8 @@
 """`zoo.load(path)`: a backbone (or backbone + heads) from any checkpoint format.
 
+`path` may also be a hub handle (hf://, kaggle://, an archive URL) or a
+preset name (its published weights): zoo.pretrained finds it on disk first.
+
 The format is detected from what is on disk:
   Hugging Face folder   config.json + model.safetensors / pytorch_model.bin
   keras-hub preset      config.json naming a keras_hub> class + model.weights.h5
@@ -18,6 +21,7 @@ import os
 import keras
 from absl import logging
 
+from zoo import pretrained
 from zoo.heads import BackboneWithHeads
 
 FORMATS = ("sentence_transformers", "hf", "keras_hub", "tf1", "vit_npz", "keras")
@@ -57,11 +61,11 @@ def detect_format(path):
 
 def load_with_report(path, with_head=False, **overrides):
     """(model, LoadReport or None) — `load` plus what was loaded and left out."""
-    path = os.fspath(path)
     unknown = set(overrides) - set(OVERRIDES)
     if unknown:
         raise ValueError(f"zoo.load cannot override {sorted(unknown)}: the checkpoint's "
                          f"config decides the architecture. Allowed: {', '.join(OVERRIDES)}.")
+    path = pretrained.resolve(path)
     kind = detect_format(path)
     if kind == "keras":
         if os.path.isdir(path):
@@ -78,6 +82,11 @@ def load_with_report(path, with_head=False, **overrides):
 def load(path, with_head=False, **overrides):
     """The model stored at `path`, with its weights: a backbone, or for a
     Sentence-Transformers folder (or a saved one) a `SentenceEncoder`.
+
+    path: a checkpoint on disk (see the module docstring), a hub handle
+        (hf://OWNER/NAME[@REVISION], kaggle://..., https://...zip), or a
+        preset name for its published weights (zoo.build gives the random
+        architecture).
 
     with_head: also the checkpoint's heads (MLM, NSP/SOP, classification);
         the result is a `BackboneWithHeads` whose outputs add `mlm_logits`,

@@ -5,18 +5,28 @@ own files, in this order:
   SentencePiece model  spiece.model, or another *.model (ALBERT TF1: 30k-clean.model)
   WordPiece vocabulary vocab.txt, keras-hub's assets/tokenizer/vocabulary.txt,
                        or the vocab inside a Hugging Face tokenizer.json
-  casing               tokenizer_config.json (do_lower_case, strip_accents), the
+  casing               lower_case= when given (a registry preset knows its own);
+                       else tokenizer_config.json (do_lower_case, strip_accents), the
                        normalizer of tokenizer.json, keras-hub's tokenizer config;
-                       failing all, a WordPiece vocabulary with no upper-case
-                       entry is uncased (an uncased vocabulary cannot hold one).
+                       else the folder's name when Google's release scheme gives it
+                       (uncased_L-12_H-768_A-12, multi_cased_..., as google-research/
+                       bert's validate_case_matches_checkpoint reads it: Google's TF1
+                       folders hold no tokenizer config); else the WordPiece
+                       vocabulary: none of its entries has an ASCII upper-case letter
+                       in an uncased one, thousands do in a cased one.
+The decision and its reason are logged.
 """
 
 import glob
 import json
 import os
+import re
 import shutil
 
+from absl import logging
+
 from kerasbert.text.preprocessor import Preprocessor
+from zoo import pretrained
 from zoo.convert import sentence_transformers
 
 _WORDPIECE_FILES = ("vocab.txt", os.path.join("assets", "tokenizer", "vocabulary.txt"))
@@ -39,22 +49,97 @@ def _hf_normalizer_casing(tokenizer_json):
     return None, None
 
 
-def _casing(folder, tokens):
-    """(lower_case, strip_accents) from the checkpoint's files; see the module docstring."""
+# Google's release folders, as google-research/bert names them and its
+# validate_case_matches_checkpoint reads them: [prefix_](un)cased_L-<layers>_H-<hidden>_A-<heads>,
+# e.g. uncased_L-12_H-768_A-12, multi_cased_L-12_H-768_A-12, wwm_uncased_L-24_H-1024_A-16,
+# the small BERTs' uncased_L-2_H-128_A-2, TF Hub's bert_en_uncased_L-12_H-768_A-12.
+_GOOGLE_RELEASE_NAME = re.compile(r"(?:[a-z]+_)*(uncased|cased)_L-\d+_H-\d+_A-\d+")
+# Google's two lower-cased releases whose names do not say so (its lower_models list).
+_GOOGLE_UNCASED_RELEASES = ("multilingual_L-12_H-768_A-12", "chinese_L-12_H-768_A-12")
+# [CLS], [unused0], <pad>: upper-case or not, in cased and uncased vocabularies alike.
+_SPECIAL_TOKEN = re.compile(r"\[[^\]]*\]|<[^>]*>")
+# Only ASCII letters count: uncased vocabularies hold symbols str.isupper() calls
+# upper-case and str.lower() leaves alone ('ℝ', '##ℝ' in bert-base-uncased).
+_ASCII_UPPER = re.compile(r"[A-Z]")
+# A vocabulary learned on cased text holds its capital letters as entries of their own,
+# alone and as '##' continuations, besides capitalised words: thousands in bert-base-cased
+# or multi_cased. Fewer entries than the 26 letters could as well be words added by hand
+# to an uncased vocabulary's [unused] slots, so that decision is logged as a guess.
+_CASED_MIN_UPPER_ENTRIES = 26
+
+
+def _stated_casing(folder):
+    """(lower_case, strip_accents, file) as the tokenizer files in `folder` state
+    them; lower_case is None when none does."""
     config = _read_json(folder, "tokenizer_config.json") or {}
     if "do_lower_case" in config:
-        return config["do_lower_case"], config.get("strip_accents")
+        return config["do_lower_case"], config.get("strip_accents"), "tokenizer_config.json"
     tokenizer_json = _read_json(folder, "tokenizer.json") or {}
     if "config" in tokenizer_json and "lowercase" in tokenizer_json["config"]:  # keras-hub
         keras_hub_config = tokenizer_json["config"]
-        return keras_hub_config["lowercase"], keras_hub_config.get("strip_accents")
+        return (keras_hub_config["lowercase"], keras_hub_config.get("strip_accents"),
+                "keras-hub's tokenizer.json")
     lowercase, strip_accents = _hf_normalizer_casing(tokenizer_json)
-    if lowercase is not None:
-        return lowercase, strip_accents
-    if tokens is None:
+    return lowercase, strip_accents, "the normalizer of tokenizer.json"
+
+
+def _casing_from_name(folder):
+    """(lower_case, reason) when `folder` is named as Google names its releases, else
+    (None, None): its TF1 folders hold vocab.txt and bert_config.json, no casing."""
+    name = os.path.basename(os.path.abspath(folder))
+    match = _GOOGLE_RELEASE_NAME.fullmatch(name)
+    if match is None and name not in _GOOGLE_UNCASED_RELEASES:
         return None, None
-    has_upper = any(any(c.isupper() for c in t) for t in tokens if not t.startswith("["))
-    return not has_upper, None
+    lower_case = match is None or match.group(1) == "uncased"
+    return lower_case, (f"folder name {name!r}, as google-research/bert's "
+                        "validate_case_matches_checkpoint reads it")
+
+
+def _casing_from_vocabulary(tokens):
+    """(lower_case, reason, guessed) from a WordPiece vocabulary: lower-cased text
+    never makes an entry with an upper-case letter, cased text makes thousands."""
+    upper = [t for t in tokens if _ASCII_UPPER.search(t) and not _SPECIAL_TOKEN.fullmatch(t)]
+    if not upper:
+        return True, f"no ASCII upper-case entry among {len(tokens):,}", False
+    if len(upper) >= _CASED_MIN_UPPER_ENTRIES:
+        return False, f"{len(upper):,} entries with ASCII upper-case letters", False
+    # Only a tokenizer that keeps the case can reach such entries: cased, but say so.
+    return False, (f"a guess from only {len(upper)} entries with ASCII upper-case letters "
+                   f"({', '.join(map(repr, upper[:5]))}), few enough to be added by hand "
+                   "to an uncased vocabulary; pass lower_case= to decide"), True
+
+
+def _casing_name(lower_case):
+    return "uncased" if lower_case else "cased"
+
+
+def _casing(folder, tokens, lower_case=None):
+    """(lower_case, strip_accents) for the tokenizer in `folder`, decided and logged
+    in the module docstring's order. strip_accents None follows lower_case (Hugging
+    Face's default); a file's own strip_accents stays under lower_case=, as under
+    transformers' from_pretrained(..., do_lower_case=)."""
+    stated_lower_case, strip_accents, stated_in = _stated_casing(folder)
+    doubtful = False
+    if lower_case is not None:
+        reason = "lower_case= given"
+    elif stated_lower_case is not None:
+        lower_case, reason = stated_lower_case, f"stated in {stated_in}"
+    else:
+        lower_case, reason = _casing_from_name(folder)
+        if tokens is not None:
+            read_lower_case, read_reason, guessed = _casing_from_vocabulary(tokens)
+            if lower_case is None:
+                lower_case, reason, doubtful = read_lower_case, read_reason, guessed
+            elif read_lower_case != lower_case and not guessed:
+                # The name decides, as in Google's code; a renamed folder would mislead it.
+                reason += (f", though the vocabulary reads {_casing_name(read_lower_case)}: "
+                           f"{read_reason}; pass lower_case= if the name is wrong")
+                doubtful = True
+        elif lower_case is None:  # a SentencePiece model is used as it is
+            lower_case, reason = False, "no tokenizer file or folder name states a casing"
+    log = logging.warning if doubtful else logging.info
+    log("Tokenizer in %s: %s (%s).", folder, _casing_name(lower_case), reason)
+    return lower_case, strip_accents
 
 
 def _wordpiece_vocabulary(folder):
@@ -79,28 +164,41 @@ def _sentencepiece_model(folder):
     return models[0] if models else None
 
 
-def load_tokenizer(path):
-    """The tokenizer of the checkpoint at `path` (a folder, or a file in one)."""
+def load_tokenizer(path, lower_case=None):
+    """The tokenizer of the checkpoint at `path` (a folder, or a file in one; a hub
+    handle or a preset name for its published weights).
+
+    lower_case: True or False decides the casing over anything the folder says
+        (a registry preset knows its own); None infers it, see the module docstring.
+    """
+    located = pretrained.locate(path)  # a hub handle or preset -> its cached folder
+    path = located.path
+    if lower_case is None and located.preset is not None:
+        lower_case = located.preset.weights.lower_case  # the preset knows its casing
+        if lower_case is not None:
+            logging.info("Tokenizer of preset %s: %s, as the preset was published.",
+                         located.preset.name, _casing_name(lower_case))
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if sentence_transformers.is_sentence_transformers_folder(folder):
-        tokenizer = _tokenizer_in(sentence_transformers.transformer_folder(folder), path)
+        tokenizer = _tokenizer_in(sentence_transformers.transformer_folder(folder), path,
+                                  lower_case)
         sentence_transformers.check_casing(folder, tokenizer.lower_case)
         return tokenizer
-    return _tokenizer_in(folder, path)
+    return _tokenizer_in(folder, path, lower_case)
 
 
-def _tokenizer_in(folder, path):
+def _tokenizer_in(folder, path, lower_case=None):
     """The tokenizer whose files are in `folder` (`path` names it in errors)."""
     from kerasbert.text.sentencepiece import SentencePieceTokenizer
     from kerasbert.text.wordpiece import WordPieceTokenizer
 
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
-        lower_case, _ = _casing(folder, None)
+        lower_case, _ = _casing(folder, None, lower_case)
         return SentencePieceTokenizer(model_file, lower_case=bool(lower_case))
     tokens = _wordpiece_vocabulary(folder)
     if tokens is not None:
-        lower_case, strip_accents = _casing(folder, tokens)
+        lower_case, strip_accents = _casing(folder, tokens, lower_case)
         return WordPieceTokenizer(tokens, lower_case=lower_case, strip_accents=strip_accents)
     raise FileNotFoundError(
         f"No vocabulary beside {path!r}: expected vocab.txt, spiece.model (or another "
@@ -110,18 +208,20 @@ def _tokenizer_in(folder, path):
 
 
 def load_preprocessor(path, sequence_length=None, truncation="longest_first", pad_to="fixed",
-                      head_length=None):
+                      head_length=None, lower_case=None):
     """Strings -> model inputs for the checkpoint at `path`; see Preprocessor.
 
     sequence_length: default 128, or a Sentence-Transformers folder's own
         max_seq_length (its embeddings were made with that truncation).
+    lower_case: the casing, over what the folder says; see `load_tokenizer`.
     """
     if sequence_length is None:
+        path = pretrained.resolve(path)
         folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
         if sentence_transformers.is_sentence_transformers_folder(folder):
             sequence_length = sentence_transformers.max_sequence_length(folder)
         sequence_length = sequence_length or 128
-    return Preprocessor(load_tokenizer(path), sequence_length=sequence_length,
+    return Preprocessor(load_tokenizer(path, lower_case), sequence_length=sequence_length,
                         truncation=truncation, pad_to=pad_to, head_length=head_length)
 
 

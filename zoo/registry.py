@@ -1,15 +1,38 @@
 """Named presets -> backbones.
 
 A preset records its family, its constructor arguments, a one-line
-description and its published parameter count (counted as Hugging Face's
-model classes count them).
+description, its published parameter count (counted as Hugging Face's
+model classes count them) and, for a published model, where its weights
+live (`Weights`): `zoo.build(name)` is the random architecture,
+`zoo.load(name)` the published weights.
 """
 
 import dataclasses
 import difflib
+from typing import Optional
 
 _FAMILIES = {}
 _PRESETS = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """Where a preset's published weights live.
+
+    sources: checkpoint handles zoo.load reads, the preferred first: a hub
+        handle pinned to a revision where the hub has one, then the original
+        archive (its sha256 as a `#sha256=` fragment where known). zoo.load
+        takes the first one already cached, else the first.
+    lower_case: the casing the weights were trained with (text models): it
+        decides the tokenizer, whatever the downloaded files suggest.
+    """
+
+    sources: tuple
+    lower_case: Optional[bool] = None
+
+    def __post_init__(self):
+        if not self.sources:
+            raise ValueError("Weights needs at least one source.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +42,7 @@ class Preset:
     arguments: dict
     description: str
     parameters: int
+    weights: Optional[Weights] = None  # None: an architecture only, no published weights
 
     @property
     def backbone_class(self):
@@ -30,19 +54,26 @@ def register_family(family, backbone_class):
     _FAMILIES[family] = backbone_class
 
 
-def register_preset(name, family, arguments, description, parameters):
-    """Adds a preset; `parameters` is its published parameter count."""
+def register_preset(name, family, arguments, description, parameters, weights=None):
+    """Adds a preset; `parameters` is its published parameter count, `weights`
+    where its published weights live (None for an architecture only)."""
     if name in _PRESETS:
         raise ValueError(f"Preset {name!r} is already registered.")
     if family not in _FAMILIES:
         raise ValueError(f"Unknown family {family!r} for preset {name!r}.")
-    _PRESETS[name] = Preset(name, family, dict(arguments), description, parameters)
+    _PRESETS[name] = Preset(name, family, dict(arguments), description, parameters, weights)
 
 
-def register_presets(family, rows):
-    """Registers (name, arguments, published parameters, description) rows."""
+def register_presets(family, rows, weights=None):
+    """Registers (name, arguments, published parameters, description) rows;
+    `weights` maps the names of published presets to their `Weights`."""
+    weights = dict(weights or {})
+    unknown = set(weights) - {row[0] for row in rows}
+    if unknown:
+        raise ValueError(f"Weights for presets that are not in the {family} rows: "
+                         f"{sorted(unknown)}.")
     for name, arguments, parameters, description in rows:
-        register_preset(name, family, arguments, description, parameters)
+        register_preset(name, family, arguments, description, parameters, weights.get(name))
 
 
 def available():

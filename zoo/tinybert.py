@@ -8,7 +8,7 @@ Hugging Face's BertModel does.
 
 import keras
 
-from zoo.registry import register_family, register_presets
+from zoo.registry import Weights, register_family, register_presets
 from zoo.backbone import dense_parameters, forwarded_arguments
 from zoo.text_backbone import TextBackbone
 
@@ -86,4 +86,15 @@ _PRESETS = [
      2_360, "Tiny random TinyBERT student for tests (not a published model)."),
 ]
 
-register_presets("tinybert", _PRESETS)
+# Huawei's general-distillation students (before task distillation).
+# Pinned to the commit of main seen in public sources.
+_WEIGHTS = {
+    "tinybert_4l_312d": Weights(
+        ("hf://huawei-noah/TinyBERT_General_4L_312D@4d2f8cf0079689fb3a1e27972aa29ec4c171ceed",),
+        lower_case=True),
+    "tinybert_6l_768d": Weights(
+        ("hf://huawei-noah/TinyBERT_General_6L_768D@8b6152f3be8ab89055dea2d040cebb9591d97ef6",),
+        lower_case=True),
+}
+
+register_presets("tinybert", _PRESETS, _WEIGHTS)

@@ -12,7 +12,7 @@ import keras
 from kerasbert.layers import PatchEmbeddings, Pooler, TransformerStack
 from kerasbert.layers.precision import norm_policy
 from zoo.backbone import Backbone, block_parameters, dense_parameters
-from zoo.registry import register_family, register_presets
+from zoo.registry import Weights, register_family, register_presets
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -117,13 +117,13 @@ _PRESETS = [
     ("vit_base_patch16_224", _vit(16, 12, 768, 12), 85_798_656,
      "ViT-B/16 at 224x224, ImageNet-21k pretrained, ImageNet-1k fine-tuned."),
     ("vit_base_patch32_224", _vit(32, 12, 768, 12), 87_455_232,
-     "ViT-B/32 at 224x224."),
+     "ViT-B/32 at 224x224 (published weights: ImageNet-21k, with pre-logits)."),
     ("vit_large_patch16_224", _vit(16, 24, 1024, 16), 303_301_632,
-     "ViT-L/16 at 224x224."),
+     "ViT-L/16 at 224x224, ImageNet-21k pretrained, ImageNet-1k fine-tuned."),
     ("vit_large_patch32_224", _vit(32, 24, 1024, 16), 305_510_400,
-     "ViT-L/32 at 224x224."),
+     "ViT-L/32 at 224x224 (published weights: ImageNet-21k, with pre-logits)."),
     ("vit_huge_patch14_224", _vit(14, 32, 1280, 16), 630_764_800,
-     "ViT-H/14 at 224x224."),
+     "ViT-H/14 at 224x224 (published weights: ImageNet-21k, with pre-logits)."),
     ("vit_tiny_patch2_8",
      dict(image_size=8, patch_size=2, num_channels=1, num_layers=4, hidden_size=64,
           num_heads=4, intermediate_size=128, dropout=0.1),
@@ -134,4 +134,23 @@ _PRESETS = [
      7_856, "Tiny random ViT (32x32 images, 8x8 patches) for tests (not published)."),
 ]
 
-register_presets("vit", _PRESETS)
+_VIT_21K = "https://storage.googleapis.com/vit_models/imagenet21k/"
+
+# B/16 and L/16: ImageNet-1k fine-tuned at 224 (Hugging Face's conversions).
+# B/32, L/32 and H/14 are published at 224 only as ImageNet-21k pretraining,
+# with the pre-logits layer (a pooler, representation_size = hidden size):
+# the Hub's conversion first, then Google's original .npz. B/16 is pinned to
+# the commit of main seen in public sources; for the others none was found.
+_WEIGHTS = {
+    "vit_base_patch16_224": Weights(
+        ("hf://google/vit-base-patch16-224@3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3",)),
+    "vit_large_patch16_224": Weights(("hf://google/vit-large-patch16-224",)),
+    "vit_base_patch32_224": Weights(("hf://google/vit-base-patch32-224-in21k",
+                                     f"{_VIT_21K}ViT-B_32.npz")),
+    "vit_large_patch32_224": Weights(("hf://google/vit-large-patch32-224-in21k",
+                                      f"{_VIT_21K}ViT-L_32.npz")),
+    "vit_huge_patch14_224": Weights(("hf://google/vit-huge-patch14-224-in21k",
+                                     f"{_VIT_21K}ViT-H_14.npz")),
+}
+
+register_presets("vit", _PRESETS, _WEIGHTS)

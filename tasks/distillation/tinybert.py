@@ -48,12 +48,13 @@ def load_student(student, teacher_backbone, overrides):
 
     student: a preset name (random init, the teacher's vocabulary; a
     TinyBERT preset gets a `fit_dense` to the teacher's width) or a
-    checkpoint (a general TinyBERT's model.keras, a Hugging Face folder).
+    checkpoint (a general TinyBERT's model.keras, a Hugging Face folder, or a
+    hub handle such as hf://huawei-noah/TinyBERT_General_4L_312D).
     """
     if not student:
         raise ValueError("TinyBERT distillation needs --student: a preset (tinybert_4l_312d) "
                          "or a checkpoint (a general TinyBERT).")
-    if os.path.exists(student):
+    if zoo.hub.is_handle(student) or os.path.exists(student):
         backbone = models.load_backbone(student)
     else:
         family = zoo.get_preset(student).family

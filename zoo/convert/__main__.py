@@ -12,7 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 from absl import app, flags  # noqa: E402
 
 flags.DEFINE_string("input", None, "Checkpoint: HF folder, TF1 checkpoint, keras-hub "
-                    "preset, ViT .npz or .keras file.")
+                    "preset, ViT .npz or .keras file; a hub handle (hf://OWNER/NAME[@REVISION], "
+                    "kaggle://..., https://...zip) or a preset name for its published weights.")
 flags.DEFINE_string("output", None, "model.keras, or a folder for Hugging Face format.")
 flags.DEFINE_bool("with_head", True, "Also convert the checkpoint's heads (MLM, NSP/SOP, "
                   "classifier).")

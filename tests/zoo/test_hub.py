@@ -1,0 +1,208 @@
+"""hf:// handles: zoo.load, zoo.load_preprocessor and zoo.push_to_hub through the real
+huggingface_hub client, against a loopback Hub (tests/zoo/hub_server.py).
+
+Repos hold real checkpoints written by transformers' save_pretrained and the
+sentence-transformers library; a load through a handle must equal the load of
+the same folder from disk, exactly.
+"""
+
+import logging
+import os
+import shutil
+
+import huggingface_hub
+import numpy as np
+import pytest
+
+import zoo
+from tests.zoo import hf_fixtures as hf
+from tests.zoo import sentence_fixtures
+from tests.zoo.hub_server import HubServer, point_client_at, skip_client_sleeps
+from zoo.hub import AccessError, DownloadError, HandleNotFoundError, NotCachedError
+
+TEXTS = ["Hello World, this is a TEST.", "tiny", "Café au lait costs 3.50 euros!"]
+# Files the real repos carry beside model.safetensors, which a load must not fetch.
+NOT_NEEDED = ("pytorch_model.bin", "tf_model.h5", "onnx/model.onnx", "rust_model.ot")
+
+
+def _hf_folder(case_name, folder, seed=0):
+    case = hf.CASES[case_name]
+    hf.save(case, hf.make_model(case, seed=seed), str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """repo name -> a folder on disk, as its hub repo holds it."""
+    root = tmp_path_factory.mktemp("repos")
+    bert = sentence_fixtures.make_hf_model(root / "bert")
+    plain = root / "bert_plain"
+    shutil.copytree(bert, plain)
+    for name in NOT_NEEDED:
+        os.makedirs(os.path.dirname(bert / name), exist_ok=True)
+        (bert / name).write_bytes(b"not loaded" * 100)
+    sentence_fixtures.save_sentence_transformer(plain, root / "sentence", "mean", True)
+    return {"bert": bert, "sentence": root / "sentence",
+            "albert": _hf_folder("albert_pretraining", root / "albert"),
+            "distilbert": _hf_folder("distilbert_mlm", root / "distilbert"),
+            "vit": _hf_folder("vit_classifier", root / "vit")}
+
+
+@pytest.fixture(scope="module")
+def hub(folders):
+    with HubServer() as server:
+        for name, folder in folders.items():
+            server.add_repo(f"org/{name}", folder)
+        server.add_repo("org/private", folders["bert"], private=True)
+        server.add_repo("org/gated", folders["bert"], gated=True)
+        yield server
+
+
+@pytest.fixture
+def client(hub, monkeypatch, tmp_path):
+    """huggingface_hub pointed at `hub`, an empty cache, no token, instant retries."""
+    point_client_at(monkeypatch, hub.url, tmp_path / "hf_home")
+    skip_client_sleeps(monkeypatch)
+    hub.requests.clear()
+    return hub
+
+
+def _inputs(model):
+    if isinstance(model, zoo.VitBackbone):
+        return hf.image_batch()
+    return hf.text_batch()
+
+
+def _assert_same_outputs(first, second):
+    inputs = _inputs(first)
+    a, b = first.predict(inputs, verbose=0), second.predict(inputs, verbose=0)
+    assert sorted(a) == sorted(b)
+    for name in ("sequence_output", "pooled_output"):
+        if name in a:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def _fetched(hub):
+    return {r.path.split("/resolve/", 1)[1].split("/", 1)[1] for r in hub.requests
+            if r.method == "GET" and "/resolve/" in r.path}
+
+
+@pytest.mark.parametrize("name", ["bert", "albert", "distilbert", "vit", "sentence"])
+def test_handle_loads_what_the_folder_loads_then_offline_from_the_cache(
+        client, folders, monkeypatch, name):
+    handle = f"hf://org/{name}"
+    from_hub, from_disk = zoo.load(handle), zoo.load(str(folders[name]))
+    assert type(from_hub) is type(from_disk)
+    if name == "sentence":
+        preprocessor = zoo.load_preprocessor(str(folders[name]))
+        assert zoo.load_preprocessor(handle).sequence_length == preprocessor.sequence_length
+        np.testing.assert_array_equal(from_hub.encode(TEXTS, zoo.load_preprocessor(handle)),
+                                      from_disk.encode(TEXTS, preprocessor))
+    else:
+        _assert_same_outputs(from_hub, from_disk)
+    fetched = _fetched(client)
+    assert "config.json" in fetched or "modules.json" in fetched
+    assert not fetched & set(NOT_NEEDED)
+
+    client.requests.clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    again = zoo.load(handle)
+    assert client.requests == []  # nothing reached the server
+    assert type(again) is type(from_hub)
+
+
+def test_preprocessor_through_a_handle_gives_the_folders_ids(client, folders):
+    from_hub = zoo.load_preprocessor("hf://org/bert", sequence_length=16)
+    from_disk = zoo.load_preprocessor(str(folders["bert"]), sequence_length=16)
+    for key, value in from_disk(TEXTS).items():
+        np.testing.assert_array_equal(from_hub(TEXTS)[key], value)
+
+
+def test_second_load_works_with_the_server_stopped_and_offline(folders, monkeypatch,
+                                                               tmp_path):
+    with HubServer() as server:
+        server.add_repo("org/bert", folders["bert"])
+        point_client_at(monkeypatch, server.url, tmp_path / "hf_home")
+        first = zoo.load("hf://org/bert")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _assert_same_outputs(zoo.load("hf://org/bert"), first)
+
+
+def test_no_network_uses_the_cache_and_says_how_to_skip_it(folders, monkeypatch, tmp_path,
+                                                           caplog):
+    with HubServer() as server:
+        server.add_repo("org/bert", folders["bert"])
+        point_client_at(monkeypatch, server.url, tmp_path / "hf_home")
+        skip_client_sleeps(monkeypatch)
+        first = zoo.load("hf://org/bert")
+    with caplog.at_level(logging.WARNING):
+        _assert_same_outputs(zoo.load("hf://org/bert"), first)  # the server is gone
+    assert "Set HF_HUB_OFFLINE=1" in caplog.text
+    with pytest.raises(DownloadError, match=r"hf://org/distilbert: cannot reach http://127"):
+        zoo.load("hf://org/distilbert")
+
+
+def test_pinned_revision_keeps_its_weights_after_main_moves(hub, client, folders, tmp_path):
+    old = hub.add_repo("org/moving", folders["distilbert"])
+    hub.add_repo("org/moving", _hf_folder("distilbert_mlm", tmp_path / "new", seed=1))
+    pinned, main = zoo.load(f"hf://org/moving@{old}"), zoo.load("hf://org/moving")
+    _assert_same_outputs(pinned, zoo.load(str(folders["distilbert"])))
+    assert not np.array_equal(pinned.get_weights()[0], main.get_weights()[0])
+
+
+def test_errors_name_the_handle_and_the_fix(client, monkeypatch, tmp_path):
+    with pytest.raises(HandleNotFoundError, match=r"hf://org/missing: no repository "
+                       r"'org/missing' at http://127.*no token is set \(HF_TOKEN"):
+        zoo.load("hf://org/missing")
+    with pytest.raises(HandleNotFoundError, match="or it is private and no token is set"):
+        zoo.load("hf://org/private")
+    with pytest.raises(AccessError, match=r"hf://org/gated is a gated repository: accept its "
+                       r"conditions at http://127.*/org/gated .*HF_TOKEN"):
+        zoo.load("hf://org/gated")
+    with pytest.raises(HandleNotFoundError, match=r"org/bert has no revision 'v9'"):
+        zoo.load("hf://org/bert@v9")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = os.path.join(str(tmp_path / "hf_home"), "hub", "models--org--vit")
+    with pytest.raises(NotCachedError, match=r"hf://org/vit: offline mode is on .* not \(wholly\)"
+                       r" in the Hugging Face cache: searched " + cache):
+        zoo.load("hf://org/vit")
+
+
+def test_a_token_opens_private_and_gated_repos(client, folders, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", client.token)
+    expected = zoo.load(str(folders["bert"]))
+    _assert_same_outputs(zoo.load("hf://org/private"), expected)
+    _assert_same_outputs(zoo.load("hf://org/gated"), expected)
+
+
+def test_a_download_cut_mid_file_is_never_loaded_and_the_next_call_completes(
+        client, folders, tmp_path):
+    client.cut_next("model.safetensors", after_bytes=2000, times=6)  # every retry cut too
+    with pytest.raises(DownloadError, match=r"hf://org/albert: the download was cut .* Run "
+                       "the same call again"):
+        zoo.load("hf://org/albert")
+    snapshots = tmp_path / "hf_home" / "hub" / "models--org--albert" / "snapshots"
+    assert not list(snapshots.glob("*/model.safetensors"))  # no partial file in a snapshot
+    _assert_same_outputs(zoo.load("hf://org/albert"), zoo.load(str(folders["albert"])))
+
+
+def test_push_to_hub_round_trips_the_model_with_its_tokenizer_and_a_card(client, folders,
+                                                                         monkeypatch):
+    model = zoo.load(str(folders["bert"]))
+    with pytest.raises(AccessError, match="needs a token with write access: set HF_TOKEN"):
+        zoo.push_to_hub(str(folders["bert"]), "me/pushed")
+    monkeypatch.setenv("HF_TOKEN", client.token)
+    handle = zoo.push_to_hub(str(folders["bert"]), "me/pushed")
+    assert handle.startswith("hf://me/pushed@") and len(handle) == len("hf://me/pushed@") + 40
+
+    pushed = zoo.load(handle)
+    inputs = hf.text_batch()
+    np.testing.assert_allclose(pushed.predict(inputs, verbose=0)["sequence_output"],
+                               model.predict(inputs, verbose=0)["sequence_output"], atol=1e-6)
+    for key, value in zoo.load_preprocessor(str(folders["bert"]))(TEXTS).items():
+        np.testing.assert_array_equal(zoo.load_preprocessor(handle)(TEXTS)[key], value)
+    card = huggingface_hub.hf_hub_download("me/pushed", "README.md")
+    text = open(card, encoding="utf-8").read()
+    assert "- Architecture: `BertModel` (bert)" in text
+    assert f"{model.count_params():,} parameters" in text
+    assert 'zoo.load("hf://me/pushed")' in text
