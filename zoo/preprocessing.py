@@ -5,15 +5,17 @@ own files, in this order:
   SentencePiece model  spiece.model, or another *.model (ALBERT TF1: 30k-clean.model)
   WordPiece vocabulary vocab.txt, keras-hub's assets/tokenizer/vocabulary.txt,
                        or the vocab inside a Hugging Face tokenizer.json
-  casing               lower_case= when given (a registry preset knows its own);
+  casing               lower_case= when given, or the preset's when the weights are
+                       a registry preset's (zoo.load_preprocessor("bert_base_uncased"));
                        else tokenizer_config.json (do_lower_case, strip_accents), the
                        normalizer of tokenizer.json, keras-hub's tokenizer config;
                        else the folder's name when Google's release scheme gives it
                        (uncased_L-12_H-768_A-12, multi_cased_..., as google-research/
                        bert's validate_case_matches_checkpoint reads it: Google's TF1
                        folders hold no tokenizer config); else the WordPiece
-                       vocabulary: none of its entries has an ASCII upper-case letter
-                       in an uncased one, thousands do in a cased one.
+                       vocabulary or SentencePiece pieces: none of its entries has an
+                       ASCII upper-case letter in an uncased one (ALBERT's
+                       30k-clean.model), thousands do in a cased one.
 The decision and its reason are logged.
 """
 
@@ -96,8 +98,9 @@ def _casing_from_name(folder):
 
 
 def _casing_from_vocabulary(tokens):
-    """(lower_case, reason, guessed) from a WordPiece vocabulary: lower-cased text
-    never makes an entry with an upper-case letter, cased text makes thousands."""
+    """(lower_case, reason, guessed) from a WordPiece vocabulary or SentencePiece's
+    pieces: lower-cased text never makes an entry with an upper-case letter, cased
+    text makes thousands."""
     upper = [t for t in tokens if _ASCII_UPPER.search(t) and not _SPECIAL_TOKEN.fullmatch(t)]
     if not upper:
         return True, f"no ASCII upper-case entry among {len(tokens):,}", False
@@ -114,7 +117,8 @@ def _casing_name(lower_case):
 
 
 def _casing(folder, tokens, lower_case=None):
-    """(lower_case, strip_accents) for the tokenizer in `folder`, decided and logged
+    """(lower_case, strip_accents) for the tokenizer in `folder` whose vocabulary (or
+    SentencePiece pieces) is `tokens`, decided and logged
     in the module docstring's order. strip_accents None follows lower_case (Hugging
     Face's default); a file's own strip_accents stays under lower_case=, as under
     transformers' from_pretrained(..., do_lower_case=)."""
@@ -126,17 +130,14 @@ def _casing(folder, tokens, lower_case=None):
         lower_case, reason = stated_lower_case, f"stated in {stated_in}"
     else:
         lower_case, reason = _casing_from_name(folder)
-        if tokens is not None:
-            read_lower_case, read_reason, guessed = _casing_from_vocabulary(tokens)
-            if lower_case is None:
-                lower_case, reason, doubtful = read_lower_case, read_reason, guessed
-            elif read_lower_case != lower_case and not guessed:
-                # The name decides, as in Google's code; a renamed folder would mislead it.
-                reason += (f", though the vocabulary reads {_casing_name(read_lower_case)}: "
-                           f"{read_reason}; pass lower_case= if the name is wrong")
-                doubtful = True
-        elif lower_case is None:  # a SentencePiece model is used as it is
-            lower_case, reason = False, "no tokenizer file or folder name states a casing"
+        read_lower_case, read_reason, guessed = _casing_from_vocabulary(tokens)
+        if lower_case is None:
+            lower_case, reason, doubtful = read_lower_case, read_reason, guessed
+        elif read_lower_case != lower_case and not guessed:
+            # The name decides, as in Google's code; a renamed folder would mislead it.
+            reason += (f", though the vocabulary reads {_casing_name(read_lower_case)}: "
+                       f"{read_reason}; pass lower_case= if the name is wrong")
+            doubtful = True
     log = logging.warning if doubtful else logging.info
     log("Tokenizer in %s: %s (%s).", folder, _casing_name(lower_case), reason)
     return lower_case, strip_accents
@@ -154,6 +155,15 @@ def _wordpiece_vocabulary(folder):
         vocab = model["vocab"]
         return sorted(vocab, key=vocab.get)
     return None
+
+
+def _sentencepiece_pieces(model_file):
+    """The pieces of a SentencePiece model: like a WordPiece vocabulary, those of a
+    model trained on lower-cased text (ALBERT's 30k-clean.model) have no capitals."""
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor(model_file=model_file)
+    return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
 
 
 def _sentencepiece_model(folder):
@@ -200,7 +210,7 @@ def _tokenizer_in(folder, path, lower_case=None):
 
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
-        lower_case, _ = _casing(folder, None, lower_case)
+        lower_case, _ = _casing(folder, _sentencepiece_pieces(model_file), lower_case)
         return SentencePieceTokenizer(model_file, lower_case=bool(lower_case))
     tokens = _wordpiece_vocabulary(folder)
     if tokens is not None:

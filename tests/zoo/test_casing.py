@@ -179,3 +179,17 @@ def test_few_upper_case_entries_are_cased_and_a_logged_guess(uncased_vocab, tmp_
     warning, = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "a guess from only 3 entries" in warning.getMessage()
     assert "pass lower_case=" in warning.getMessage()
+
+
+@pytest.mark.parametrize("lower_case", [True, False])
+def test_sentencepiece_pieces_decide_like_a_vocabulary(tmp_path, lower_case):
+    """ALBERT's TF1 archives ship 30k-clean.model with no tokenizer config: a model
+    trained on lower-cased text has no capital pieces and lower-cases its input."""
+    from kerasbert.text import build_sentencepiece_model
+    from tests.text_corpus import training_corpus
+
+    folder = tmp_path / "albert_base"
+    folder.mkdir()
+    build_sentencepiece_model(training_corpus(), 300, str(folder / "30k-clean"),
+                              lower_case=lower_case)
+    assert zoo.load_preprocessor(str(folder)).tokenizer.lower_case is lower_case

@@ -244,3 +244,36 @@ def test_a_preset_loads_its_published_weights_from_its_pinned_commit(client, tmp
         in caplog.text
     assert zoo.load_preprocessor(str(folder)).tokenizer.lower_case is False
     assert zoo.build("bert_tiny_uncased").count_params() == preset.parameters  # random
+
+
+def test_only_the_files_a_load_reads_are_selected():
+    """The file list of sentence-transformers/all-MiniLM-L6-v2 as the Hub lists it:
+    its ONNX, OpenVINO, TF and Rust copies and the .bin beside the safetensors stay."""
+    listing = [".gitattributes", "1_Pooling/config.json", "README.md", "config.json",
+               "config_sentence_transformers.json", "data_config.json", "model.safetensors",
+               "modules.json", "onnx/model.onnx", "onnx/model_qint8_avx512.onnx",
+               "openvino/openvino_model.bin", "openvino/openvino_model.xml",
+               "pytorch_model.bin", "rust_model.ot", "sentence_bert_config.json",
+               "special_tokens_map.json", "tf_model.h5", "tokenizer.json",
+               "tokenizer_config.json", "train_script.py", "vocab.txt"]
+    assert zoo.hub.huggingface.select_files(listing) == [
+        "1_Pooling/config.json", "config.json", "config_sentence_transformers.json",
+        "data_config.json", "model.safetensors", "modules.json", "sentence_bert_config.json",
+        "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
+    sharded = ["config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors",
+               "model-00002-of-00002.safetensors", "pytorch_model.bin.index.json",
+               "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"]
+    assert zoo.hub.huggingface.select_files(sharded) == sorted(sharded[:4])
+    assert zoo.hub.huggingface.select_files(["config.json", "pytorch_model.bin"]) == [
+        "config.json", "pytorch_model.bin"]
+
+
+def test_presets_without_weights_and_unknown_names_say_what_to_do():
+    with pytest.raises(ValueError, match=r"Preset 'bert_test_tiny' has no published weights "
+                       r".*zoo\.build\('bert_test_tiny'\) gives its architecture"):
+        zoo.load("bert_test_tiny")
+    with pytest.raises(FileNotFoundError, match=r"No checkpoint at 'bert_base_uncsed'.*Did you "
+                       "mean 'bert_base_uncased'"):
+        zoo.load("bert_base_uncsed")
+    assert zoo.pretrained.preset_of_hub_name("bert-base-uncased").name == "bert_base_uncased"
+    assert zoo.pretrained.preset_of_hub_name("albert/albert-base-v2").name == "albert_base_v2"

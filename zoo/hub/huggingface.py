@@ -56,16 +56,15 @@ def select_files(files):
     chosen = []
     for folder, names in sorted(by_folder.items()):
         bases = {posixpath.basename(name): name for name in names}
+        weights = [[name for base, name in bases.items()
+                    if any(fnmatch.fnmatch(base, p) for p in patterns)]
+                   for patterns in _WEIGHT_PATTERNS]
+        any_weights = {name for names_of_format in weights for name in names_of_format}
         chosen += [name for base, name in bases.items()
                    if any(fnmatch.fnmatch(base, p) for p in _SMALL_FILES)
-                   and not base.startswith(".")]
-        for patterns in _WEIGHT_PATTERNS:
-            weights = [name for base, name in bases.items()
-                       if any(fnmatch.fnmatch(base, p) for p in patterns)]
-            if weights:
-                chosen += [name for name in weights if name not in chosen]
-                break
-    return sorted(set(chosen))
+                   and not base.startswith(".") and name not in any_weights]
+        chosen += next((names_of_format for names_of_format in weights if names_of_format), [])
+    return sorted(chosen)
 
 
 def _endpoint():
