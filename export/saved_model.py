@@ -44,7 +44,8 @@ def load_for_serving(model_dir):
 
     import zoo
 
-    model_dir = zoo.resolve(model_dir)  # a handle or preset -> its cached folder
+    located = zoo.pretrained.locate(model_dir)  # a handle or preset -> its cached folder
+    model_dir = located.path
     path = os.path.join(model_dir, "model.keras") if os.path.isdir(model_dir) else model_dir
     folder = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)
     spec = read_spec(folder)
@@ -69,7 +70,8 @@ def load_for_serving(model_dir):
     preprocessor = None
     if not spec.is_image:
         preprocessor = zoo.load_preprocessor(path, sequence_length=spec.sequence_length,
-                                             truncation=spec.truncation)
+                                             truncation=spec.truncation,
+                                             lower_case=located.lower_case)
     return model, spec, preprocessor
 
 

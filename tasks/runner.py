@@ -234,6 +234,10 @@ def run(settings):
         keras.config.set_dtype_policy(f"mixed_{settings.mixed_precision}")
     if settings.task == "extract_features":  # no strategy, optimizer or training
         return extract_features(settings)
+    if settings.push_to_hub:  # a missing token fails now, not after the training
+        from zoo.publish import check_access
+
+        check_access(settings.push_to_hub)
     strategy = make_strategy(settings.strategy, settings.tpu)
     task = make_task(settings)
     if settings.export_dir and type(task).serving_spec is Task.serving_spec:

@@ -1,7 +1,7 @@
 """Named Transformer architectures: backbones per family and a registry."""
 
 from zoo import albert, bert, distilbert, tinybert, vit  # registers the presets
-from zoo import hub
+from zoo import hub, pretrained
 from zoo.albert import AlbertBackbone
 from zoo.bert import BertBackbone
 from zoo.distilbert import DistilBertBackbone
@@ -30,6 +30,7 @@ __all__ = [
     "families",
     "get_preset",
     "hub",
+    "pretrained",
     "load",
     "load_preprocessor",
     "push_to_hub",

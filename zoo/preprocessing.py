@@ -13,9 +13,9 @@ own files, in this order:
                        (uncased_L-12_H-768_A-12, multi_cased_..., as google-research/
                        bert's validate_case_matches_checkpoint reads it: Google's TF1
                        folders hold no tokenizer config); else the WordPiece
-                       vocabulary or SentencePiece pieces: none of its entries has an
-                       ASCII upper-case letter in an uncased one (ALBERT's
-                       30k-clean.model), thousands do in a cased one.
+                       vocabulary or SentencePiece pieces: none of its entries changes
+                       when lower-cased in an uncased one (ALBERT's 30k-clean.model;
+                       'ℝ' has no lower case), thousands do in a cased one.
 The decision and its reason are logged.
 """
 
@@ -60,9 +60,9 @@ _GOOGLE_RELEASE_NAME = re.compile(r"(?:[a-z]+_)*(uncased|cased)_L-\d+_H-\d+_A-\d
 _GOOGLE_UNCASED_RELEASES = ("multilingual_L-12_H-768_A-12", "chinese_L-12_H-768_A-12")
 # [CLS], [unused0], <pad>: upper-case or not, in cased and uncased vocabularies alike.
 _SPECIAL_TOKEN = re.compile(r"\[[^\]]*\]|<[^>]*>")
-# Only ASCII letters count: uncased vocabularies hold symbols str.isupper() calls
-# upper-case and str.lower() leaves alone ('ℝ', '##ℝ' in bert-base-uncased).
-_ASCII_UPPER = re.compile(r"[A-Z]")
+# An entry counts as upper-case when lower-casing changes it: uncased vocabularies
+# hold symbols str.isupper() calls upper-case but str.lower() leaves alone ('ℝ',
+# '##ℝ' in bert-base-uncased), and cased ones in any script ('Москва') are seen.
 # A vocabulary learned on cased text holds its capital letters as entries of their own,
 # alone and as '##' continuations, besides capitalised words: thousands in bert-base-cased
 # or multi_cased. Fewer entries than the 26 letters could as well be words added by hand
@@ -101,13 +101,13 @@ def _casing_from_vocabulary(tokens):
     """(lower_case, reason, guessed) from a WordPiece vocabulary or SentencePiece's
     pieces: lower-cased text never makes an entry with an upper-case letter, cased
     text makes thousands."""
-    upper = [t for t in tokens if _ASCII_UPPER.search(t) and not _SPECIAL_TOKEN.fullmatch(t)]
+    upper = [t for t in tokens if t != t.lower() and not _SPECIAL_TOKEN.fullmatch(t)]
     if not upper:
-        return True, f"no ASCII upper-case entry among {len(tokens):,}", False
+        return True, f"no upper-case entry among {len(tokens):,}", False
     if len(upper) >= _CASED_MIN_UPPER_ENTRIES:
-        return False, f"{len(upper):,} entries with ASCII upper-case letters", False
+        return False, f"{len(upper):,} entries with upper-case letters", False
     # Only a tokenizer that keeps the case can reach such entries: cased, but say so.
-    return False, (f"a guess from only {len(upper)} entries with ASCII upper-case letters "
+    return False, (f"a guess from only {len(upper)} entries with upper-case letters "
                    f"({', '.join(map(repr, upper[:5]))}), few enough to be added by hand "
                    "to an uncased vocabulary; pass lower_case= to decide"), True
 
@@ -118,7 +118,7 @@ def _casing_name(lower_case):
 
 def _casing(folder, tokens, lower_case=None):
     """(lower_case, strip_accents) for the tokenizer in `folder` whose vocabulary (or
-    SentencePiece pieces) is `tokens`, decided and logged
+    SentencePiece pieces) `tokens()` returns (read only when needed), decided and logged
     in the module docstring's order. strip_accents None follows lower_case (Hugging
     Face's default); a file's own strip_accents stays under lower_case=, as under
     transformers' from_pretrained(..., do_lower_case=)."""
@@ -130,7 +130,7 @@ def _casing(folder, tokens, lower_case=None):
         lower_case, reason = stated_lower_case, f"stated in {stated_in}"
     else:
         lower_case, reason = _casing_from_name(folder)
-        read_lower_case, read_reason, guessed = _casing_from_vocabulary(tokens)
+        read_lower_case, read_reason, guessed = _casing_from_vocabulary(tokens())
         if lower_case is None:
             lower_case, reason, doubtful = read_lower_case, read_reason, guessed
         elif read_lower_case != lower_case and not guessed:
@@ -178,11 +178,10 @@ def _locate(path, lower_case):
     """(local path, lower_case) of a path, hub handle or preset name: a preset's
     published casing decides unless `lower_case` is given."""
     located = pretrained.locate(path)
-    if lower_case is None and located.preset is not None:
-        lower_case = located.preset.weights.lower_case
-        if lower_case is not None:
-            logging.info("Tokenizer of preset %s: %s, as the preset was published.",
-                         located.preset.name, _casing_name(lower_case))
+    if lower_case is None and located.lower_case is not None:
+        lower_case = located.lower_case
+        logging.info("Tokenizer of preset %s: %s, as the preset was published.",
+                     located.preset.name, _casing_name(lower_case))
     return located.path, lower_case
 
 
@@ -193,7 +192,11 @@ def load_tokenizer(path, lower_case=None):
     lower_case: True or False decides the casing over anything the folder says
         (a registry preset knows its own); None infers it, see the module docstring.
     """
-    path, lower_case = _locate(path, lower_case)
+    return _tokenizer_at(*_locate(path, lower_case))
+
+
+def _tokenizer_at(path, lower_case):
+    """The tokenizer of the checkpoint at the local `path`."""
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if sentence_transformers.is_sentence_transformers_folder(folder):
         tokenizer = _tokenizer_in(sentence_transformers.transformer_folder(folder), path,
@@ -210,11 +213,11 @@ def _tokenizer_in(folder, path, lower_case=None):
 
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
-        lower_case, _ = _casing(folder, _sentencepiece_pieces(model_file), lower_case)
+        lower_case, _ = _casing(folder, lambda: _sentencepiece_pieces(model_file), lower_case)
         return SentencePieceTokenizer(model_file, lower_case=bool(lower_case))
     tokens = _wordpiece_vocabulary(folder)
     if tokens is not None:
-        lower_case, strip_accents = _casing(folder, tokens, lower_case)
+        lower_case, strip_accents = _casing(folder, lambda: tokens, lower_case)
         return WordPieceTokenizer(tokens, lower_case=lower_case, strip_accents=strip_accents)
     raise FileNotFoundError(
         f"No vocabulary beside {path!r}: expected vocab.txt, spiece.model (or another "
@@ -237,7 +240,7 @@ def load_preprocessor(path, sequence_length=None, truncation="longest_first", pa
         if sentence_transformers.is_sentence_transformers_folder(folder):
             sequence_length = sentence_transformers.max_sequence_length(folder)
         sequence_length = sequence_length or 128
-    return Preprocessor(load_tokenizer(path, lower_case), sequence_length=sequence_length,
+    return Preprocessor(_tokenizer_at(path, lower_case), sequence_length=sequence_length,
                         truncation=truncation, pad_to=pad_to, head_length=head_length)
 
 

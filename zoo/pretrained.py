@@ -24,6 +24,11 @@ class Located:
     path: str                                 # a local folder or file
     preset: Optional[registry.Preset] = None  # when the weights are a preset's
 
+    @property
+    def lower_case(self):
+        """The preset's published casing, or None (the files decide)."""
+        return self.preset.weights.lower_case if self.preset is not None else None
+
 
 def _hf_repo(source):
     return hub.huggingface.parse(source[len("hf://"):])[0] if source.startswith("hf://") \
@@ -58,9 +63,18 @@ def preset_weights(preset):
             logging.info("Preset %s: weights from %s (cached in %s).", preset.name, source,
                          cached)
             return cached
-    source = preset.weights.sources[0]
-    logging.info("Preset %s: downloading its weights from %s.", preset.name, source)
-    return hub.resolve(source)
+    failures = []
+    for source in preset.weights.sources:  # the next source when one cannot be had
+        logging.info("Preset %s: downloading its weights from %s.", preset.name, source)
+        try:
+            return hub.resolve(source)
+        except hub.HubError as error:
+            failures.append(error)
+            logging.warning("Preset %s: %s", preset.name, error)
+    if len(failures) == 1:
+        raise failures[0]
+    raise type(failures[0])(f"Preset {preset.name!r}: none of its weight sources could be had:"
+                            + "".join(f"\n  {error}" for error in failures))
 
 
 def locate(name):

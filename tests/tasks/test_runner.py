@@ -106,3 +106,14 @@ def test_float16_gets_loss_scaling(tmp_path, monkeypatch):
     result = runner.run(settings)
     assert isinstance(seen["optimizer"], keras.optimizers.LossScaleOptimizer)
     assert result["final"]["top1_accuracy"] >= 0.0
+
+
+def test_push_to_hub_without_a_token_fails_before_training(tmp_path, monkeypatch):
+    from zoo.hub import AccessError
+
+    point_client_at(monkeypatch, "http://127.0.0.1:9", tmp_path / "hf_home")  # no token
+    settings = runner.RunSettings(model="vit_test_tiny", model_dir=str(tmp_path / "run"),
+                                  push_to_hub="me/digits")
+    with pytest.raises(AccessError, match="hf://me/digits needs a token with write access"):
+        runner.run(settings)
+    assert not os.path.exists(tmp_path / "run")

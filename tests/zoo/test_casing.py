@@ -1,6 +1,6 @@
 """zoo.load_preprocessor's casing for folders that do not state it: Google's TF1
 releases (vocab.txt + bert_config.json). The folder's name decides as google-research/
-bert's validate_case_matches_checkpoint reads it, else the vocabulary's ASCII
+bert's validate_case_matches_checkpoint reads it, else the vocabulary's
 upper-case entries; lower_case= decides over both. Ids are compared with
 transformers' BertTokenizerFast on the real bert-base-uncased vocab.txt (the one
 all-MiniLM-L6-v2 ships), which holds 'ℝ' and '##ℝ': str.isupper() calls them upper-case.
@@ -160,8 +160,8 @@ def test_logged_reasons(uncased_vocab, cased_vocab, tmp_path, caplog):
     assert messages == [
         f"Tokenizer in {named}: uncased (folder name 'uncased_L-12_H-768_A-12', as "
         "google-research/bert's validate_case_matches_checkpoint reads it).",
-        f"Tokenizer in {plain_uncased}: uncased (no ASCII upper-case entry among 30,522).",
-        f"Tokenizer in {plain_cased}: cased (3,054 entries with ASCII upper-case letters).",
+        f"Tokenizer in {plain_uncased}: uncased (no upper-case entry among 30,522).",
+        f"Tokenizer in {plain_cased}: cased (3,054 entries with upper-case letters).",
     ]
 
 
@@ -193,3 +193,12 @@ def test_sentencepiece_pieces_decide_like_a_vocabulary(tmp_path, lower_case):
     build_sentencepiece_model(training_corpus(), 300, str(folder / "30k-clean"),
                               lower_case=lower_case)
     assert zoo.load_preprocessor(str(folder)).tokenizer.lower_case is lower_case
+
+
+def test_capitals_of_any_script_make_a_vocabulary_cased(tmp_path):
+    folder = tmp_path / "russian"
+    folder.mkdir()
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ℝ", "##ℝ"]
+    words += [f"{word}{i}" for word in ("Москва", "Дом", "##Д") for i in range(10)]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    assert zoo.load_preprocessor(str(folder)).tokenizer.lower_case is False

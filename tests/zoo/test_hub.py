@@ -178,8 +178,9 @@ def test_a_token_opens_private_and_gated_repos(client, folders, monkeypatch):
 def test_a_download_cut_mid_file_is_never_loaded_and_the_next_call_completes(
         client, folders, tmp_path):
     client.cut_next("model.safetensors", after_bytes=2000, times=6)  # every retry cut too
-    with pytest.raises(DownloadError, match=r"hf://org/albert: the download was cut .* Run "
-                       "the same call again"):
+    with pytest.raises(DownloadError, match=r"hf://org/albert: the download failed "
+                       r"\(RemoteProtocolError: .*received 2000 bytes.* Run the same call "
+                       "again: what is complete stays cached"):
         zoo.load("hf://org/albert")
     snapshots = tmp_path / "hf_home" / "hub" / "models--org--albert" / "snapshots"
     assert not list(snapshots.glob("*/model.safetensors"))  # no partial file in a snapshot
@@ -201,6 +202,8 @@ def test_push_to_hub_round_trips_the_model_with_its_tokenizer_and_a_card(client,
                                model.predict(inputs, verbose=0)["sequence_output"], atol=1e-6)
     for key, value in zoo.load_preprocessor(str(folders["bert"]))(TEXTS).items():
         np.testing.assert_array_equal(zoo.load_preprocessor(handle)(TEXTS)[key], value)
+    pushed_files = set(huggingface_hub.list_repo_files("me/pushed"))
+    assert {"config.json", "model.safetensors", "vocab.txt", "README.md"} <= pushed_files
     card = huggingface_hub.hf_hub_download("me/pushed", "README.md")
     text = open(card, encoding="utf-8").read()
     assert "- Architecture: `BertModel` (bert)" in text
@@ -277,3 +280,48 @@ def test_presets_without_weights_and_unknown_names_say_what_to_do():
         zoo.load("bert_base_uncsed")
     assert zoo.pretrained.preset_of_hub_name("bert-base-uncased").name == "bert_base_uncased"
     assert zoo.pretrained.preset_of_hub_name("albert/albert-base-v2").name == "albert_base_v2"
+
+
+def test_a_pushed_sentence_encoder_loads_back_as_one_and_a_push_replaces_old_files(
+        client, folders, monkeypatch):
+    import sentence_transformers
+
+    monkeypatch.setenv("HF_TOKEN", client.token)
+    zoo.push_to_hub(str(folders["albert"]), "me/encoder")  # an earlier push, other files
+    handle = zoo.push_to_hub(str(folders["sentence"]), "me/encoder")
+    files = set(huggingface_hub.list_repo_files("me/encoder"))
+    assert "spiece.model" not in files and "modules.json" in files
+    encoder = zoo.load(handle)
+    assert isinstance(encoder, zoo.SentenceEncoder)
+    reference = sentence_transformers.SentenceTransformer(zoo.resolve(handle), device="cpu")
+    np.testing.assert_allclose(encoder.encode(TEXTS, zoo.load_preprocessor(handle)),
+                               reference.encode(TEXTS), atol=1e-5)
+
+
+def test_a_cache_filled_file_by_file_loads_offline(client, folders, monkeypatch):
+    """transformers' from_pretrained fills the cache one hf_hub_download at a time,
+    leaving no file list: the snapshot is read as it is."""
+    for name in ("config.json", "model.safetensors"):
+        huggingface_hub.hf_hub_download("org/distilbert", name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _assert_same_outputs(zoo.load("hf://org/distilbert"), zoo.load(str(folders["distilbert"])))
+
+
+def test_a_preset_falls_back_to_its_next_source(client, folders, tmp_path, monkeypatch):
+    from tests.zoo.test_hub_archives import ArchiveServer, _zip
+
+    monkeypatch.setenv("KERASBERT_CACHE", str(tmp_path / "cache"))
+    archives = ArchiveServer({"/bert.zip": _zip(str(folders["distilbert"]), "distilbert")})
+    try:
+        preset = zoo.Preset("fallback_test", "distilbert", {}, "A test preset.", 0,
+                            zoo.Weights(("hf://org/not-there", archives.url + "/bert.zip")))
+        path = zoo.pretrained.preset_weights(preset)
+    finally:
+        archives.stop()
+    assert os.path.basename(path) == "distilbert"
+    _assert_same_outputs(zoo.load(path), zoo.load(str(folders["distilbert"])))
+    missing = zoo.Preset("fallback_test", "distilbert", {}, "A test preset.", 0,
+                         zoo.Weights(("hf://org/not-there", "hf://org/nor-there")))
+    with pytest.raises(HandleNotFoundError, match=r"Preset 'fallback_test': none of its weight "
+                       r"sources could be had:\n  hf://org/not-there: .*\n  hf://org/nor-there"):
+        zoo.pretrained.preset_weights(missing)

@@ -24,9 +24,11 @@ from zoo.hub import ChecksumError, DownloadError, HandleNotFoundError, NotCached
 
 class ArchiveServer:
     """Static files over HTTP on 127.0.0.1, with Range requests (206) as cloud
-    storage serves them, and `cut_next` to drop a transfer after N bytes."""
+    storage serves them, and `cut_next` to drop a transfer after N bytes. Plainer
+    servers: `ranges=False` answers every request whole, `lengths=False` sends no
+    Content-Length (the body ends when the connection closes)."""
 
-    def __init__(self, files):
+    def __init__(self, files, ranges=True, lengths=True):
         self.files, self.requests, self._cut = dict(files), [], None
         server = self
 
@@ -38,13 +40,16 @@ class ArchiveServer:
                     self.send_error(404)
                     return
                 start = 0
-                if self.headers.get("Range"):
+                if self.headers.get("Range") and ranges:
                     start = int(self.headers["Range"].split("=")[1].split("-")[0])
                 body = data[start:]
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(body)))
+                if lengths:
+                    self.send_header("Content-Length", str(len(body)))
+                else:
+                    self.close_connection = True
                 self.end_headers()
                 if server._cut is not None:
                     body, server._cut = body[:server._cut], None
@@ -204,3 +209,48 @@ def test_kaggle_handle_reads_a_keras_hub_preset_from_kagglehubs_cache(monkeypatc
                        r"in kagglehub's cache .*searched .*kagglehub/models/keras/bert/keras/"
                        "bert_base_en"):
         zoo.load("kaggle://keras/bert/keras/bert_base_en/3")
+
+
+def test_servers_without_ranges_or_lengths(checkpoints, cache):
+    """A server that ignores Range: the next call starts again. One that sends no
+    length and closes early: an .npz that is not whole is refused, as is a page
+    served in its place; nothing is cached either time."""
+    local, data, path = checkpoints["vit_npz"]
+    plain = ArchiveServer({path: data, "/login/ViT-B_16.npz": b"<html>sign in</html>"},
+                          ranges=False)
+    try:
+        plain.cut_next(after_bytes=1000)
+        with pytest.raises(DownloadError, match="was cut at 1,000 of"):
+            zoo.load(plain.url + path)
+        plain.requests.clear()
+        np.testing.assert_array_equal(_outputs(zoo.load(plain.url + path)),
+                                      _outputs(zoo.load(local)))
+        assert plain.requests == [(path, "bytes=1000-")]  # asked, answered whole
+        with pytest.raises(DownloadError, match="is not a readable archive .*nothing cached"):
+            zoo.load(plain.url + "/login/ViT-B_16.npz")
+    finally:
+        plain.stop()
+    unsized = ArchiveServer({path: data}, lengths=False)
+    try:
+        url = unsized.url + path
+        unsized.cut_next(after_bytes=5000)
+        with pytest.raises(DownloadError, match="is not a readable archive"):
+            zoo.load(url)  # nothing tells the transfer was cut: the archive check does
+        folder = zoo.hub.archives.cache_folder(url)
+        assert not os.path.exists(folder) and not os.path.exists(folder + ".download")
+        np.testing.assert_array_equal(_outputs(zoo.load(url)), _outputs(zoo.load(local)))
+    finally:
+        unsized.stop()
+
+
+def test_a_new_checksum_replaces_what_the_url_cached(server, checkpoints, cache):
+    _, data, path = checkpoints["vit_npz"]
+    url = server.url + path
+    first = zoo.resolve(url)
+    changed = data + b"\0"
+    server.files[path] = changed  # the file behind the URL changed
+    try:
+        second = zoo.resolve(f"{url}#sha256={_sha256(changed)}")
+    finally:
+        server.files[path] = data
+    assert second == first and os.path.getsize(second) == len(data) + 1

@@ -137,3 +137,37 @@ def load_sentence_transformers(folder, with_head=False, **overrides):
     report.source = (f"Sentence-Transformers model {folder} (pooling {arguments['pooling']}, "
                      f"normalize {arguments['normalize']})")
     return encoder, report
+
+
+def save_sentence_transformers(encoder, folder, max_sequence_length):
+    """Adds the Sentence-Transformers files to a Hugging Face folder of
+    `encoder.backbone` (zoo.save_hf): modules.json (Transformer -> Pooling ->
+    Normalize when the encoder normalizes), 1_Pooling/config.json and
+    sentence_bert_config.json, so the sentence-transformers library and
+    zoo.load read the folder as this encoder."""
+    if encoder.whitening:
+        raise ValueError("Sentence-Transformers has no whitening module: this encoder's "
+                         "whitening cannot be written; push or save it as .keras instead.")
+    poolings = [encoder.pooling] if isinstance(encoder.pooling, str) else list(encoder.pooling)
+    order = [mode for _, mode in _LEGACY_POOLING_KEYS if mode in poolings]
+    if poolings != order:
+        raise ValueError(f"Sentence-Transformers concatenates poolings in the order {order}, "
+                         f"this encoder in the order {poolings}: its embeddings cannot be "
+                         "written as a Sentence-Transformers folder.")
+    modules = [{"idx": 0, "name": "0", "path": "",
+                "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling"}]
+    if encoder.normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                        "type": "sentence_transformers.models.Normalize"})
+    pooling = {"word_embedding_dimension": encoder.backbone.hidden_size,
+               **{key: mode in poolings for key, mode in _LEGACY_POOLING_KEYS},
+               "include_prompt": True}
+    os.makedirs(os.path.join(folder, "1_Pooling"), exist_ok=True)
+    for name, content in ((MODULES_FILE, modules),
+                          (os.path.join("1_Pooling", "config.json"), pooling),
+                          ("sentence_bert_config.json",
+                           {"max_seq_length": int(max_sequence_length), "do_lower_case": False})):
+        with open(os.path.join(folder, name), "w") as file:
+            json.dump(content, file, indent=2)

@@ -16,6 +16,7 @@ The cache is $KERASBERT_CACHE/archives (default ~/.cache/kerasbert/archives).
 import contextlib
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -28,8 +29,8 @@ import zipfile
 
 from absl import logging
 
-from zoo.hub.errors import (ChecksumError, DownloadError, HandleNotFoundError, NotCachedError,
-                            offline)
+from zoo.hub.errors import (AccessError, ChecksumError, DownloadError, HandleNotFoundError,
+                            NotCachedError, offline)
 
 SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".npz")
 _CHUNK = 1 << 20
@@ -52,7 +53,11 @@ def split_url(handle):
             raise ValueError(f"{handle!r}: the only fragment an archive URL takes is "
                              "#sha256=<64 hex digits>.")
         sha256 = value.lower()
-    if not urllib.parse.urlsplit(url).path.lower().endswith(SUFFIXES):
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname == "huggingface.co":
+        repo = "/".join(parts.path.strip("/").split("/")[:2])
+        raise ValueError(f"{handle!r} is a Hugging Face page: load it as hf://{repo}.")
+    if not parts.path.lower().endswith(SUFFIXES):
         raise ValueError(f"{handle!r} is not an archive zoo.load reads: the URL must end in "
                          f"{', '.join(SUFFIXES)} (a Google TF1 BERT/ALBERT archive or a ViT "
                          ".npz).")
@@ -168,12 +173,16 @@ def _download(url, target):
     except urllib.error.HTTPError as error:
         if error.code == 416 and have:  # the partial file is already whole
             return
-        if error.code in (401, 403, 404, 410):
+        if error.code in (404, 410):
             raise HandleNotFoundError(f"{url}: HTTP {error.code} ({error.reason}); check the "
-                                      "URL (zoo.available() lists the presets with their "
+                                      "URL (`python -m zoo --list` shows the presets' "
                                       "published archives).") from None
+        if error.code in (401, 403):
+            raise AccessError(f"{url}: HTTP {error.code} ({error.reason}): the server refuses "
+                              "this download; check the URL, or download it with the "
+                              "credentials it needs and load the unpacked folder.") from None
         raise DownloadError(f"{url}: HTTP {error.code} ({error.reason}); retry later.") from None
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise DownloadError(
             f"Cannot reach {url} ({getattr(error, 'reason', error)}). Connect to the network, "
             "or fill the cache elsewhere (see zoo.hub.archives) and set HF_HUB_OFFLINE=1."
@@ -191,11 +200,14 @@ def _download(url, target):
                     file.write(chunk)
                     done += len(chunk)
                     bar.update(len(chunk))
-            except OSError:
-                pass  # a cut connection: the size check below names it
-    if total is not None and done < total:
+            except (OSError, http.client.HTTPException):
+                cut = True  # the connection broke (a chunked transfer cannot tell its size)
+            else:
+                cut = total is not None and done < total
+    if cut:
+        of = f" of {total:,}" if total is not None else ""
         raise DownloadError(
-            f"Download of {url} was cut at {done:,} of {total:,} bytes; nothing was unpacked. "
+            f"Download of {url} was cut at {done:,}{of} bytes; nothing was unpacked. "
             "Run the same call again: it resumes from there.")
 
 
@@ -221,6 +233,8 @@ def _unpack(download, url, source, folder):
         name = _file_name(url).lower()
         target = os.path.join(staging, _stem(url))
         if name.endswith(".npz"):
+            if not zipfile.is_zipfile(download):  # an .npz is a zip of .npy arrays
+                raise zipfile.BadZipFile("not an .npz (a zip of .npy arrays)")
             shutil.copyfile(download, os.path.join(staging, _file_name(url)))
         elif name.endswith(".zip"):
             with zipfile.ZipFile(download) as archive:
@@ -231,6 +245,8 @@ def _unpack(download, url, source, folder):
                 archive.extractall(target, filter="data")  # refuses links and paths outside
         with open(os.path.join(staging, _SOURCE_FILE), "w") as file:
             json.dump(source, file)
+        if os.path.isdir(folder):  # the same URL cached before with other bytes
+            shutil.rmtree(folder)
         os.rename(staging, folder)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise DownloadError(f"{url} is not a readable archive ({error}); nothing cached.") \

@@ -10,7 +10,9 @@ copies of the same weights.
 """
 
 import fnmatch
+import os
 import posixpath
+import re
 
 from absl import logging
 
@@ -30,8 +32,11 @@ _WEIGHT_PATTERNS = (
 # special_tokens_map.json, modules.json, sentence_bert_config.json, vocab.txt,
 # spiece.model, merges.txt, vocab.json, keras-hub's assets/.
 _SMALL_FILES = ("*.json", "*.txt", "*.model")
-# Folders that hold other exports of the same weights, never read here.
-_SKIPPED_FOLDERS = {"onnx", "openvino", "coreml", "tflite", "flax", "tf", "runs", ".git"}
+# Folders that hold other exports of the same weights, or training leftovers
+# (a Trainer's checkpoint-500/, last-checkpoint/), never read here.
+_SKIPPED_FOLDERS = {"onnx", "openvino", "coreml", "tflite", "flax", "tf", "runs", ".git",
+                    "last-checkpoint"}
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def parse(path):
@@ -50,7 +55,8 @@ def select_files(files):
     tokenizer file, and per folder the one weight format transformers would read."""
     by_folder = {}
     for name in files:
-        if name.split("/")[0] in _SKIPPED_FOLDERS:
+        top = name.split("/")[0]
+        if "/" in name and (top in _SKIPPED_FOLDERS or top.startswith("checkpoint-")):
             continue
         by_folder.setdefault(posixpath.dirname(name), []).append(name)
     chosen = []
@@ -90,15 +96,33 @@ def _cached_files(repo_id, revision):
         return None
 
 
+def _snapshot_folder(repo_id, revision):
+    """snapshots/<commit> of `revision` (a commit, or a ref the cache recorded), or None."""
+    folder = cache_folder(repo_id)
+    commit = revision or "main"
+    if not _COMMIT.fullmatch(commit):
+        ref = posixpath.join(folder, "refs", commit)
+        if not os.path.isfile(ref):
+            return None
+        with open(ref) as file:
+            commit = file.read().strip()
+    snapshot = posixpath.join(folder, "snapshots", commit)
+    return snapshot if os.path.isdir(snapshot) else None
+
+
 def cached_path(path):
-    """The snapshot folder of a fully cached hf://`path`, or None."""
+    """The snapshot folder of a cached hf://`path`, or None (no network).
+
+    A snapshot_download records the repo's file list, and then every selected
+    file must be there; a cache filled file by file (transformers'
+    from_pretrained) has no list, and its snapshot folder is taken as it is."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     repo_id, revision = parse(path)
     files = _cached_files(repo_id, revision)
     if files is None:
-        return None
+        return _snapshot_folder(repo_id, revision)
     try:
         return snapshot_download(repo_id, revision=revision, allow_patterns=select_files(files),
                                  local_files_only=True)
@@ -113,39 +137,56 @@ def fetch(path):
 
     repo_id, revision = parse(path)
     handle = f"hf://{path}"
-    unreachable = None
+    if revision is not None and _COMMIT.fullmatch(revision):
+        found = cached_path(path)  # a commit never changes: no need to ask the Hub
+        if found is not None:
+            return found
     if offline():
-        unreachable = "offline mode is on (HF_HUB_OFFLINE or KERASBERT_OFFLINE)"
-    else:
-        try:
-            files = HfApi().list_repo_files(repo_id, revision=revision)
-        except OfflineModeIsEnabled:
-            unreachable = "offline mode is on (HF_HUB_OFFLINE)"
-        except HTTPError as error:
-            _raise_for_hub_answer(handle, repo_id, revision, error)
-            unreachable = f"cannot reach {_endpoint()} ({type(error).__name__}: {error})"
-        else:
-            try:
-                return snapshot_download(repo_id, revision=revision,
-                                         allow_patterns=select_files(files))
-            except HTTPError as error:
-                _raise_for_hub_answer(handle, repo_id, revision, error)
-                # huggingface_hub keeps a cut file as blobs/*.incomplete, never in a
-                # snapshot, and resumes it with a Range request on the next call.
-                raise DownloadError(
-                    f"{handle}: the download was cut ({type(error).__name__}: {error}). Run "
-                    "the same call again: it resumes where it stopped; nothing partial is "
-                    "loaded.") from None
+        return _from_cache(handle, repo_id, path, "offline mode is on (HF_HUB_OFFLINE or "
+                           "KERASBERT_OFFLINE)", is_offline=True)
+    try:
+        files = HfApi().list_repo_files(repo_id, revision=revision)
+    except OfflineModeIsEnabled:
+        return _from_cache(handle, repo_id, path, "offline mode is on (HF_HUB_OFFLINE)",
+                           is_offline=True)
+    except HTTPError as error:
+        _raise_for_hub_answer(handle, repo_id, revision, error)
+        return _from_cache(handle, repo_id, path, _unreachable(error), is_offline=False)
+    try:
+        return snapshot_download(repo_id, revision=revision, allow_patterns=select_files(files))
+    except HTTPError as error:
+        _raise_for_hub_answer(handle, repo_id, revision, error)
+        failure = error
+    except (OSError, RuntimeError) as error:  # a cut transfer, a failed consistency
+        failure = error                         # check, a Xet transfer error
+    # huggingface_hub moves a file into the snapshot only when it is whole.
+    raise DownloadError(
+        f"{handle}: the download failed ({type(failure).__name__}: {failure}). Run the same "
+        "call again: what is complete stays cached, and huggingface_hub resumes large files "
+        "in 10 MB chunks (smaller ones start again); nothing partial is loaded.") from None
+
+
+def _unreachable(error):
+    """Why the Hub gave no answer: no connection, or an HTTP failure on its side."""
+    response = getattr(error, "response", None)
+    if response is not None:
+        return (f"the Hub at {_endpoint()} answered HTTP {response.status_code} "
+                "(retry later)")
+    return f"cannot reach {_endpoint()} ({type(error).__name__}: {error})"
+
+
+def _from_cache(handle, repo_id, path, reason, is_offline):
+    """The cached snapshot when the Hub cannot be asked, or an error naming the cache."""
     found = cached_path(path)
     if found is None:
-        raise (NotCachedError if unreachable.startswith("offline") else DownloadError)(
-            f"{handle}: {unreachable}, and it is not (wholly) in the Hugging Face cache: "
-            f"searched {cache_folder(repo_id)} (HF_HOME or HF_HUB_CACHE moves it). Fill it by "
-            "running the same call once with network access, or copy that folder here from "
-            "a machine that has it.")
-    if not offline():
+        raise (NotCachedError if is_offline else DownloadError)(
+            f"{handle}: {reason}, and it is not (wholly) in the Hugging Face cache: searched "
+            f"{cache_folder(repo_id)} (HF_HOME or HF_HUB_CACHE moves it). Fill it by running "
+            "the same call once with network access, or copy that folder here from a machine "
+            "that has it.")
+    if not is_offline:
         logging.warning("%s: %s; using the cached snapshot %s. Set HF_HUB_OFFLINE=1 to skip "
-                        "the network when everything is cached.", handle, unreachable, found)
+                        "the network when everything is cached.", handle, reason, found)
     return found
 
 

@@ -52,6 +52,7 @@ def fetch(path):
     """The local folder of kaggle://`path`, downloaded by kagglehub on first use."""
     import kagglehub
     import requests
+    from kagglehub.exceptions import DataCorruptionError
 
     handle = _parse(path)
     cached = cached_path(path)
@@ -78,7 +79,7 @@ def fetch(path):
                 "license on kaggle.com and set KAGGLE_USERNAME and KAGGLE_KEY (or run "
                 "kagglehub.login()).") from None
         raise DownloadError(f"kaggle://{path}: {error}") from None
-    except (requests.ConnectionError, requests.Timeout) as error:
+    except requests.ConnectionError as error:
         if cached is not None:
             logging.warning("kaggle://%s: Kaggle is unreachable (%s); using the cached %s. "
                             "Set HF_HUB_OFFLINE=1 to skip the network.", path, error, cached)
@@ -87,3 +88,7 @@ def fetch(path):
             f"Cannot reach Kaggle for kaggle://{path} ({error}), and it is not in kagglehub's "
             f"cache ({_variation_folder(handle)}). Connect to the network, or fill the cache "
             "elsewhere and set KAGGLEHUB_CACHE.") from None
+    except (requests.RequestException, DataCorruptionError) as error:  # cut, timed out,
+        raise DownloadError(                                            # or a bad checksum
+            f"kaggle://{path}: the download failed ({type(error).__name__}: {error}). Run the "
+            "same call again: kagglehub keeps only whole downloads.") from None
