@@ -325,3 +325,12 @@ def test_a_preset_falls_back_to_its_next_source(client, folders, tmp_path, monke
     with pytest.raises(HandleNotFoundError, match=r"Preset 'fallback_test': none of its weight "
                        r"sources could be had:\n  hf://org/not-there: .*\n  hf://org/nor-there"):
         zoo.pretrained.preset_weights(missing)
+
+
+def test_the_export_reads_a_handle_as_it_reads_the_folder(client, folders):
+    from export.saved_model import load_for_serving
+
+    model, spec, preprocessor = load_for_serving("hf://org/sentence")
+    assert isinstance(model, zoo.SentenceEncoder)
+    assert (spec.kind, spec.sequence_length) == ("embedding", 24)  # the folder's own length
+    assert preprocessor.sequence_length == 24
