@@ -1,11 +1,12 @@
-"""Evaluation metrics of the fine-tuning tasks, in plain numpy and Python.
+"""Evaluation metrics of the fine-tuning tasks.
 
 These are the numbers a task reports from `Task.evaluate` (GLUE, NER,
-SQuAD, multi-label and image classification). They are computed once per
-evaluation on host arrays, so they are plain functions rather than Keras
-metrics, and they reproduce the reference implementations papers report
-with (sklearn, scipy, seqeval/conlleval, the official SQuAD scripts)
-without making those packages dependencies.
+SQuAD, multi-label and image classification), computed once per evaluation
+on host arrays. Where scikit-learn or scipy computes the number papers
+report, they are called; custom code remains only where the reference
+definition is another one (with the reason beside it): top-k accuracy
+(Keras' tie rule), entity F1 (conlleval/seqeval) and SQuAD EM/F1 (the
+official scripts).
 
 Conventions:
     * Inputs are lists or numpy arrays; results are Python floats.
@@ -13,15 +14,18 @@ Conventions:
       inputs: a score over no examples is a bug, not a number.
     * A ratio whose denominator is zero (a precision with no predicted
       positives, an F1 with nothing to find and nothing found, an MCC with
-      a constant column) is 0, as sklearn's default `zero_division` gives.
-      Correlations of a constant input are nan, as scipy gives.
+      a constant column) is 0, sklearn's `zero_division=0`. Correlations
+      of a constant input are nan, as scipy gives.
 """
 
 import collections
 import re
 import string
+import warnings
 
 import numpy as np
+from scipy import stats
+from sklearn import metrics as sklearn_metrics
 
 
 # ---------------------------------------------------------------------------
@@ -41,36 +45,9 @@ def _pair(labels, predictions):
     return labels, predictions
 
 
-def _ratio(numerator, denominator, zero_division=0.0):
-    """numerator / denominator elementwise, `zero_division` where it is 0."""
-    numerator = np.asarray(numerator, np.float64)
-    denominator = np.asarray(denominator, np.float64)
-    safe = np.where(denominator == 0, 1.0, denominator)
-    return np.where(denominator == 0, zero_division, numerator / safe)
-
-
-def _f_score(tp, fp, fn, zero_division=0.0):
-    """F1 from counts: 2tp / (2tp + fp + fn), which equals 2PR/(P+R)
-    whenever that is defined and is 0 (not undefined) when only one of P
-    and R is; `zero_division` only when tp = fp = fn = 0 (as sklearn)."""
-    tp, fp, fn = (np.asarray(c, np.float64) for c in (tp, fp, fn))
-    return _ratio(2 * tp, 2 * tp + fp + fn, zero_division)
-
-
-def _confusion(labels, predictions):
-    """Confusion matrix [true, predicted] over the sorted union of classes."""
-    classes, index = np.unique(
-        np.concatenate([labels, predictions]), return_inverse=True)
-    n = len(labels)
-    matrix = np.zeros((len(classes), len(classes)), np.int64)
-    np.add.at(matrix, (index[:n], index[n:]), 1)
-    return classes, matrix
-
-
 def accuracy(labels, predictions):
     """Fraction of examples whose prediction equals the label."""
-    labels, predictions = _pair(labels, predictions)
-    return float(np.mean(labels == predictions))
+    return float(sklearn_metrics.accuracy_score(*_pair(labels, predictions)))
 
 
 def f1(labels, predictions, average="binary", positive=1):
@@ -78,56 +55,35 @@ def f1(labels, predictions, average="binary", positive=1):
 
     average:
         "binary": F1 of class `positive` only. Raises if more than two
-            classes occur; 0 if `positive` occurs in neither input.
+            classes occur; 0 if `positive` occurs in neither input (where
+            sklearn's average="binary" refuses an absent pos_label).
         "macro": unweighted mean of the per-class F1 over the classes that
             occur in labels or predictions (sklearn's default class set).
-        "micro": F1 of the pooled counts; for single-label data every
-            error is one false positive and one false negative, so this
+        "micro": F1 of the pooled counts; for single-label data this
             equals accuracy.
     """
     labels, predictions = _pair(labels, predictions)
-    classes, matrix = _confusion(labels, predictions)
-    tp = np.diag(matrix)
-    fp = matrix.sum(axis=0) - tp  # predicted as the class, but not it
-    fn = matrix.sum(axis=1) - tp  # the class, but predicted as another
     if average == "binary":
+        classes = np.union1d(labels, predictions)
         if len(classes) > 2:
-            raise ValueError(
-                f"average='binary' needs at most two classes, got {classes}; "
-                "use 'macro' or 'micro'")
-        hit = np.flatnonzero(classes == positive)
-        return float(_f_score(tp[hit], fp[hit], fn[hit]).sum())
-    if average == "macro":
-        return float(_f_score(tp, fp, fn).mean())
-    if average == "micro":
-        return float(_f_score(tp.sum(), fp.sum(), fn.sum()))
-    raise ValueError(f"average must be 'binary', 'macro' or 'micro', got {average!r}")
+            raise ValueError(f"average='binary' needs at most two classes, got {classes}; "
+                             "use 'macro' or 'micro'")
+        return float(sklearn_metrics.f1_score(labels, predictions, labels=[positive],
+                                              average="macro", zero_division=0))
+    if average not in ("macro", "micro"):
+        raise ValueError(f"average must be 'binary', 'macro' or 'micro', got {average!r}")
+    return float(sklearn_metrics.f1_score(labels, predictions, average=average,
+                                          zero_division=0))
 
 
 def matthews_corrcoef(labels, predictions):
     """Matthews correlation coefficient (CoLA's metric), for any number of
-    classes.
-
-    The multi-class generalisation (Gorodkin 2004) that sklearn uses, from
-    the confusion matrix C with n samples, c correct, t_k true and p_k
-    predicted counts of class k:
-
-        (c n - sum_k t_k p_k) / sqrt((n^2 - sum_k p_k^2) (n^2 - sum_k t_k^2))
-
-    which for two classes is (tp tn - fp fn) / sqrt(...) as usual. It is 0
-    when undefined, i.e. when labels or predictions are all one class.
-    """
+    classes (Gorodkin's generalisation, as sklearn); 0 when undefined (all
+    labels or all predictions one class)."""
     labels, predictions = _pair(labels, predictions)
-    _, matrix = _confusion(labels, predictions)
-    matrix = matrix.astype(np.float64)  # n^2 overflows int64 past ~3e9 samples
-    true_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
-    n, correct = matrix.sum(), np.trace(matrix)
-    covariance = correct * n - true_counts @ predicted_counts
-    variance_predicted = n * n - predicted_counts @ predicted_counts
-    variance_true = n * n - true_counts @ true_counts
-    if variance_predicted * variance_true == 0:
-        return 0.0
-    return float(covariance / np.sqrt(variance_true * variance_predicted))
+    with warnings.catch_warnings():  # one class only: sklearn warns, and returns the 0
+        warnings.simplefilter("ignore", UserWarning)
+        return float(sklearn_metrics.matthews_corrcoef(labels, predictions))
 
 
 def top_k_accuracy(labels, scores, k):
@@ -136,7 +92,8 @@ def top_k_accuracy(labels, scores, k):
     labels: (n,) integer class ids; scores: (n, num_classes) logits or
     probabilities. Ties are counted in the label's favour: it is a hit when
     fewer than k classes score strictly higher, which is tf.math.in_top_k's
-    (and so Keras' SparseTopKCategoricalAccuracy's) rule.
+    (and so Keras' SparseTopKCategoricalAccuracy's, the training metric's)
+    rule; sklearn's top_k_accuracy_score breaks ties by class order instead.
     """
     labels, scores = np.asarray(labels), np.asarray(scores)
     if scores.ndim != 2 or labels.shape != scores.shape[:1]:
@@ -160,7 +117,7 @@ def top_k_accuracy(labels, scores, k):
 def multilabel_f1(labels_multi_hot, predictions_multi_hot, average="micro",
                   zero_division=0.0):
     """F1 of multi-label predictions, both (n, num_labels) arrays of 0/1
-    (threshold scores before calling).
+    (threshold scores before calling), as sklearn.metrics.f1_score.
 
     average:
         "micro": F1 of the true/false positives and false negatives pooled
@@ -170,11 +127,8 @@ def multilabel_f1(labels_multi_hot, predictions_multi_hot, average="micro",
 
     A label with no true and no predicted positives has an undefined F1;
     it scores `zero_division` and still counts in the macro mean. The
-    default 0 is sklearn's default (`zero_division="warn"` behaves as 0),
-    so numbers match sklearn.metrics.f1_score; it drags the macro mean down
-    when an evaluation set lacks some labels — pass 1.0 to count "nothing
-    to find, nothing found" as perfect (sklearn's zero_division=1.0). The
-    same value is returned by "micro" when there are no positives at all.
+    default 0 drags the macro mean down when an evaluation set lacks some
+    labels; pass 1.0 to count "nothing to find, nothing found" as perfect.
     """
     labels = np.asarray(labels_multi_hot)
     predictions = np.asarray(predictions_multi_hot)
@@ -187,15 +141,10 @@ def multilabel_f1(labels_multi_hot, predictions_multi_hot, average="micro",
     for name, array in (("labels", labels), ("predictions", predictions)):
         if not np.isin(array, (0, 1)).all():
             raise ValueError(f"{name} must be multi-hot 0/1; threshold scores first")
-    labels, predictions = labels.astype(bool), predictions.astype(bool)
-    tp = np.sum(labels & predictions, axis=0)
-    fp = np.sum(~labels & predictions, axis=0)
-    fn = np.sum(labels & ~predictions, axis=0)
-    if average == "micro":
-        return float(_f_score(tp.sum(), fp.sum(), fn.sum(), zero_division))
-    if average == "macro":
-        return float(_f_score(tp, fp, fn, zero_division).mean())
-    raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+    if average not in ("micro", "macro"):
+        raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+    return float(sklearn_metrics.f1_score(labels.astype(int), predictions.astype(int),
+                                          average=average, zero_division=zero_division))
 
 
 # ---------------------------------------------------------------------------
@@ -212,41 +161,33 @@ def _vectors(x, y):
     return x, y
 
 
-def pearson(x, y):
-    """Pearson's correlation coefficient r; nan when x or y is constant
-    (scipy.stats.pearsonr also returns nan there)."""
+def _correlation(statistic, x, y):
+    """scipy's statistic; nan, without scipy's warning, when x or y is constant."""
     x, y = _vectors(x, y)
-    dx, dy = x - x.mean(), y - y.mean()
-    denominator = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
-    if denominator == 0:
-        return float("nan")
-    return float(np.clip(np.sum(dx * dy) / denominator, -1.0, 1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(statistic(x, y)[0])
 
 
-def _average_ranks(x):
-    """1-based ranks, tied values sharing the mean of the ranks they span
-    (scipy.stats.rankdata's "average" method)."""
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    starts_run = np.concatenate([[True], sorted_x[1:] != sorted_x[:-1]])
-    run = np.cumsum(starts_run) - 1  # run index of each sorted position
-    first = np.flatnonzero(starts_run)  # 0-based first position of each run
-    last = np.concatenate([first[1:], [len(x)]]) - 1
-    ranks = np.empty(len(x))
-    ranks[order] = ((first + 1) + (last + 1))[run] / 2.0
-    return ranks
+def pearson(x, y):
+    """Pearson's correlation coefficient r; nan when x or y is constant."""
+    return _correlation(stats.pearsonr, x, y)
 
 
 def spearman(x, y):
-    """Spearman's rank correlation: Pearson's r of the ranks, ties given
-    their average rank (as scipy.stats.spearmanr). nan when x or y is
-    constant. NaN inputs are not handled."""
-    x, y = _vectors(x, y)
-    return pearson(_average_ranks(x), _average_ranks(y))
+    """Spearman's rank correlation, ties given their average rank; nan when x
+    or y is constant."""
+    return _correlation(stats.spearmanr, x, y)
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator, 0 when the denominator is 0 (conlleval's rule)."""
+    return numerator / denominator if denominator else 0.0
 
 
 # ---------------------------------------------------------------------------
-# Sequence labelling (NER): entity-level F1 as conlleval / seqeval.
+# Sequence labelling (NER): entity-level F1 as conlleval / seqeval. Not a
+# token-level sklearn F1: an entity counts only with its exact span and type.
 # ---------------------------------------------------------------------------
 
 
@@ -324,7 +265,8 @@ def entity_f1(true_tag_sequences, predicted_tag_sequences, scheme="IOB2"):
 
 
 # ---------------------------------------------------------------------------
-# Extractive question answering: the official SQuAD v1.1 / v2.0 scripts.
+# Extractive question answering: the official SQuAD v1.1 / v2.0 scripts (their
+# answer normalization and bag-of-tokens F1 are the definition; no library has them).
 # ---------------------------------------------------------------------------
 
 _PUNCTUATION = frozenset(string.punctuation)
