@@ -12,6 +12,7 @@ everything a person reads (panel titles, the page's selectors) counts from 1.
 """
 
 import html
+import importlib.resources
 import json
 import re
 
@@ -105,130 +106,8 @@ def write_png(tokens, probs, path, dpi=100):
     return len(figure.axes)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>attention</title>
-<style>
-  body { font: 14px system-ui, sans-serif; color: #222; background: #fff; margin: 16px; }
-  header { display: flex; gap: 16px; align-items: baseline; flex-wrap: wrap; }
-  h1 { font-size: 18px; margin: 0; }
-  .hint { color: #555; margin: 8px 0 12px; max-width: 60em; }
-  svg text { font: 13px ui-monospace, monospace; fill: #222; cursor: default; }
-  svg text.active { font-weight: bold; }
-  .attention-line { stroke: __COLOR__; }
-  svg.focus .attention-line { opacity: 0.06; }
-  svg.focus .attention-line.active { opacity: 1; }
-</style>
-</head>
-<body>
-<header>
-  <h1>__HEADING__</h1>
-  <label>layer <select id="layer"></select></label>
-  <label>head <select id="head"></select></label>
-  <span id="summary"></span>
-</header>
-<p class="hint">Left: query tokens (attending from). Right: key tokens (attended to).
-A line joins every pair whose weight is above __THRESHOLD__; its opacity and width grow
-with the weight. Hover a token to see only its lines; hover a line for its weight.</p>
-<svg id="view" xmlns="http://www.w3.org/2000/svg"></svg>
-<script id="attention-data" type="application/json">__DATA__</script>
-<script>
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("attention-data").textContent);
-  var tokens = data.tokens, probs = data.probs, n = tokens.length;
-  var SVG = "http://www.w3.org/2000/svg", ROW = 22, TOP = 14, GAP = 320;
-  var longest = tokens.reduce(function (m, t) { return Math.max(m, t.length); }, 1);
-  var column = Math.max(60, 8 * longest + 12);
-  var x1 = column + 8, x2 = x1 + GAP;
-  var svg = document.getElementById("view");
-  var layerSelect = document.getElementById("layer");
-  var headSelect = document.getElementById("head");
-
-  function fill(select, count, selected) {
-    for (var i = 0; i < count; i++) {
-      var option = document.createElement("option");
-      option.value = String(i);
-      option.textContent = String(i + 1);
-      select.appendChild(option);
-    }
-    select.value = String(selected);
-  }
-
-  function element(name, attributes) {
-    var node = document.createElementNS(SVG, name);
-    for (var key in attributes) node.setAttribute(key, attributes[key]);
-    return node;
-  }
-
-  function y(i) { return TOP + i * ROW + ROW / 2; }
-
-  function focus(side, index) {
-    svg.classList.toggle("focus", index !== null);
-    svg.querySelectorAll(".attention-line").forEach(function (line) {
-      line.classList.toggle("active", index !== null && line.dataset[side] === String(index));
-    });
-    svg.querySelectorAll("text").forEach(function (text) {
-      text.classList.toggle("active", index !== null && text.dataset.side === side &&
-                            text.dataset.index === String(index));
-    });
-  }
-
-  function render() {
-    var layer = Number(layerSelect.value), head = Number(headSelect.value);
-    var weights = probs[layer][head], count = 0;
-    while (svg.firstChild) svg.removeChild(svg.firstChild);
-    svg.setAttribute("width", String(x2 + column + 8));
-    svg.setAttribute("height", String(2 * TOP + n * ROW));
-    var lines = element("g", {});
-    for (var i = 0; i < n; i++) {
-      for (var j = 0; j < n; j++) {
-        var weight = weights[i][j];
-        if (!(weight > data.threshold)) continue;
-        var line = element("line", {
-          "class": "attention-line", x1: x1, y1: y(i), x2: x2, y2: y(j),
-          "stroke-opacity": weight.toFixed(4), "stroke-width": (1 + 3 * weight).toFixed(3),
-          "data-from": i, "data-to": j});
-        var tip = element("title", {});
-        tip.textContent = tokens[i] + " \\u2192 " + tokens[j] + ": " + weight.toFixed(4);
-        line.appendChild(tip);
-        lines.appendChild(line);
-        count++;
-      }
-    }
-    svg.appendChild(lines);
-    [["from", x1 - 6, "end"], ["to", x2 + 6, "start"]].forEach(function (side) {
-      tokens.forEach(function (token, index) {
-        var text = element("text", {x: side[1], y: y(index), "text-anchor": side[2],
-                                    "dominant-baseline": "middle", "data-side": side[0],
-                                    "data-index": index});
-        text.textContent = token;
-        text.addEventListener("mouseenter", function () { focus(side[0], index); });
-        text.addEventListener("mouseleave", function () { focus(side[0], null); });
-        svg.appendChild(text);
-      });
-    });
-    document.getElementById("summary").textContent =
-        n + " tokens, " + count + " lines above " + data.threshold;
-    document.body.dataset.layer = String(layer + 1);
-    document.body.dataset.head = String(head + 1);
-    document.body.dataset.lines = String(count);
-    document.body.dataset.rendered = "true";
-    document.title = "attention: layer " + (layer + 1) + " head " + (head + 1);
-  }
-
-  fill(layerSelect, probs.length, data.layer);
-  fill(headSelect, probs[0].length, data.head);
-  layerSelect.addEventListener("change", render);
-  headSelect.addEventListener("change", render);
-  render();
-})();
-</script>
-</body>
-</html>
-"""
+# The page's HTML, CSS and JS; __NAME__ marks are filled in by write_html.
+_PAGE_FILE = "attention_page.html"
 
 
 def _script_json(value):
@@ -254,7 +133,8 @@ def write_html(tokens, probs, path, layer=-1, head=0, threshold=0.05,
             "layer": layer, "head": head, "threshold": float(threshold)}
     values = {"COLOR": LINE_COLOR, "HEADING": html.escape(heading),
               "THRESHOLD": html.escape(f"{threshold:g}"), "DATA": _script_json(data)}
-    page = re.sub(r"__([A-Z]+)__", lambda match: values[match.group(1)], _PAGE)
+    template = importlib.resources.files("tasks").joinpath(_PAGE_FILE).read_text("utf-8")
+    page = re.sub(r"__([A-Z]+)__", lambda match: values[match.group(1)], template)
     with open(path, "w", encoding="utf-8") as file:
         file.write(page)
     return int((rounded[layer, head] > threshold).sum())

@@ -1,6 +1,6 @@
 """A real export behind TF Serving's request formats, and what a crash leaves.
 
-REST bodies go through `export.rest` (TF Serving's JSON rules); gRPC through
+REST bodies go through `tests/export/rest.py` (TF Serving's JSON rules); gRPC through
 the test PredictionService of serving_server.py on 127.0.0.1, called with
 the stock tensorflow-serving-api client stub.
 """
@@ -20,7 +20,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import export
 import zoo
-from export import rest
+from tests.export import rest
 from tasks.base import TaskConfig
 from tests.export.serving_server import start_server
 from tests.export.test_export import save_task_model, text_backbone, tokenizer_dir  # noqa: F401

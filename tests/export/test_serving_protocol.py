@@ -24,7 +24,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from export import rest
+from tests.export import rest
 from tests.export.serving_server import latest_version, start_server
 
 
