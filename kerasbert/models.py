@@ -31,6 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasbert import keras_internals
+
 # model -> {use_xla: tf.function}; weak, so the cache never keeps a model
 # alive, and outside the model, so SavedModel export never sees the function.
 _INFERENCE_FUNCTIONS = weakref.WeakKeyDictionary()
@@ -76,7 +78,8 @@ class Model(keras.Model):
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
-        if (self.built and self.optimizer is not None and self._distribute_strategy is None
+        if (self.built and self.optimizer is not None
+                and keras_internals.distribute_strategy(self) is None
                 and not tf.distribute.has_strategy()):
             self.optimizer.build(self.trainable_variables)
 
@@ -93,7 +96,8 @@ class Model(keras.Model):
         if rows == 0:
             raise ValueError("predict() got 0 rows; pass at least one example.")
         batch_size = min(batch_size or 32, rows)
-        use_xla = self._jit_compile is not False and self.compute_dtype == "float32"
+        use_xla = (keras_internals.jit_compile(self) is not False
+                   and self.compute_dtype == "float32")
         infer = _inference_function(self, use_xla)
         progress = None
         if verbose != 0:
@@ -110,5 +114,6 @@ class Model(keras.Model):
 
     def _predicts_in_memory(self, x, steps, callbacks):
         return (steps is None and not callbacks and not self.run_eagerly
-                and self._distribute_strategy is None and not tf.distribute.has_strategy()
+                and keras_internals.distribute_strategy(self) is None
+                and not tf.distribute.has_strategy()
                 and _in_memory(x))

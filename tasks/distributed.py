@@ -3,7 +3,8 @@
 Under `tf.distribute.MultiWorkerMirroredStrategy` with more than one worker,
 Keras 3.15's TensorFlow trainer fails twice before the first step:
 
-1. `_maybe_symbolic_build` takes the first distributed batch and calls
+1. Its symbolic build (see kerasbert.keras_internals) takes the first
+   distributed batch and calls
    `strategy.reduce("MEAN", batch, axis=None)` on the whole (x, y) tuple of
    PerReplica values; the collective strategy cannot reduce that structure
    ("Attempt to convert a value (PerReplica...) to a Tensor").
@@ -44,6 +45,8 @@ import types
 
 import tensorflow as tf
 from absl import logging
+
+from kerasbert import keras_internals
 
 
 def is_multi_worker(strategy):
@@ -97,14 +100,14 @@ def enable_multi_worker_fit(model):
     """
     if not is_multi_worker(model.distribute_strategy):
         return model
-    model._maybe_symbolic_build = types.MethodType(_maybe_symbolic_build, model)
+    keras_internals.replace_symbolic_build(model, _build_from_spec)
     model.make_train_function = types.MethodType(_make_train_function, model)
     model.make_test_function = types.MethodType(_make_test_function, model)
     model.train_function = model.test_function = None  # built by the methods above
     return model
 
 
-def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+def _build_from_spec(self, iterator=None, data_batch=None):
     """Keras' build of metrics, losses and optimizer, from the data's spec.
 
     Keras reads one distributed batch and all-reduces it only to get shapes;
@@ -113,7 +116,7 @@ def _maybe_symbolic_build(self, iterator=None, data_batch=None):
     """
     if iterator is not None:
         data_batch = iterator.data_adapter.get_tf_dataset().element_spec
-    type(self)._maybe_symbolic_build(self, data_batch=data_batch)  # Keras' own, given a batch
+    keras_internals.keras_symbolic_build(self, data_batch)  # Keras' own, given a batch
 
 
 def _make_train_function(self, force=False):

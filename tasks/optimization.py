@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasbert import keras_internals
+
 # Keras matches these as regexes against `variable.name` (the last path
 # component: "kernel", "bias", "gamma", ...), not `variable.path`, so a
 # pattern like "layer_norm" would silently exclude nothing. Every LayerNorm
@@ -120,6 +122,7 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
     """
 
     def __init__(self, *args, lr_multipliers=None, **kwargs):
+        keras_internals.check_keras()  # the methods below override Keras' private steps
         super().__init__(*args, **kwargs)
         self.lr_multipliers = dict(lr_multipliers or {})
 
@@ -133,15 +136,15 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
             raise ValueError(
                 f"lr_multipliers name {len(unknown)} variables the optimizer "
                 f"is not training, e.g. {sorted(unknown)[:3]}")
-        # Indexed like Adam's slots, via self._get_variable_index(variable).
+        # Indexed like Adam's slots (keras_internals.variable_index).
         self._lr_factors = [self.lr_multipliers.get(p, 1.0) for p in paths]
-        self._decayed = [self._use_weight_decay(v) for v in var_list]
+        self._decayed = [keras_internals.decays(self, v) for v in var_list]
 
     def _apply_weight_decay(self, variables):
         """Disabled: done per variable in `update_step`."""
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        index = keras_internals.variable_index(self, variable)
         learning_rate = ops.multiply(
             ops.cast(learning_rate, variable.dtype), self._lr_factors[index])
         if self.weight_decay and self._decayed[index]:
@@ -171,9 +174,10 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         step = ops.cast(self.iterations + 1, dtype)
         beta_1 = ops.cast(self.beta_1, dtype)
         beta_2 = ops.cast(self.beta_2, dtype)
+        momentum, velocity = keras_internals.adam_slots(self, index)
         tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=self._momentums[index].handle,
-            v=self._velocities[index].handle, beta1_power=ops.power(beta_1, step),
+            var=variable.handle, m=momentum.handle,
+            v=velocity.handle, beta1_power=ops.power(beta_1, step),
             beta2_power=ops.power(beta_2, step), lr=learning_rate, beta1=beta_1,
             beta2=beta_2, epsilon=ops.cast(self.epsilon, dtype),
             grad=ops.cast(tf.convert_to_tensor(gradient), dtype))

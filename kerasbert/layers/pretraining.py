@@ -11,6 +11,7 @@ built-in losses and metrics average over the real masked tokens only.
 import keras
 from keras import ops
 
+from kerasbert import keras_internals
 from kerasbert.layers.heads import MaskedLMHead
 
 
@@ -48,8 +49,8 @@ class TiedMaskedLMHead(MaskedLMHead):
         return super().__call__(sequence_output, *args, **kwargs)
 
     def _tie(self, sequence_output):
-        history = getattr(sequence_output, "_keras_history", None)
-        embedding = getattr(history.operation if history else None, "token_embedding", None)
+        embedding = getattr(keras_internals.producing_layer(sequence_output),
+                            "token_embedding", None)
         if embedding is None:
             raise ValueError(f"{self.name} has no token embedding to decode with: build it "
                              "with token_embedding=backbone.token_embedding, or call it on a "

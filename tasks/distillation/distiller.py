@@ -11,6 +11,8 @@ the Distiller's trainable variables are the student's.
 import keras
 import tensorflow as tf
 
+from kerasbert import keras_internals
+
 
 def _inputs_of(model, features):
     """The features `model` takes (a functional model with named inputs)."""
@@ -55,5 +57,5 @@ class Distiller(keras.Model):
         total = total / replicas
         # The student's own losses (regularizers, add_loss), as Keras adds them.
         for loss in self.losses:
-            total += self._aggregate_additional_loss(loss)
+            total += keras_internals.additional_loss(self, loss)
         return total
