@@ -42,6 +42,11 @@ def main(argv):
     print(path)
 
 
-if __name__ == "__main__":
+def command():
+    """The `kerasbert-export` console script: `python -m export`."""
     logging.set_verbosity(logging.INFO)
     app.run(main)
+
+
+if __name__ == "__main__":
+    command()

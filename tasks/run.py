@@ -147,6 +147,11 @@ def main(argv):
     print(json.dumps({"model_dir": settings.model_dir, **result}, indent=2, sort_keys=True))
 
 
-if __name__ == "__main__":
+def command():
+    """The `kerasbert-train` console script: `python -m tasks.run`."""
     logging.set_verbosity(logging.INFO)
     app.run(main)
+
+
+if __name__ == "__main__":
+    command()

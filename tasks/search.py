@@ -117,6 +117,11 @@ def main(argv):
             print(f"  {score:.3f}  {entry_id:<20} {text[:90]}")
 
 
-if __name__ == "__main__":
+def command():
+    """The `kerasbert-search` console script: `python -m tasks.search`."""
     define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    command()

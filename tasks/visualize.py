@@ -152,7 +152,12 @@ def main(argv):
     print(json.dumps({"model": FLAGS.model, **summary}, indent=2, ensure_ascii=False))
 
 
-if __name__ == "__main__":
+def command():
+    """The `kerasbert-visualize` console script: `python -m tasks.visualize`."""
     define_flags()
     logging.set_verbosity(logging.WARNING)
     app.run(main)
+
+
+if __name__ == "__main__":
+    command()

@@ -79,5 +79,10 @@ def main(argv):
             print(f"  {name}: {value.shape} mean={value.mean():+.4f} std={value.std():.4f}")
 
 
-if __name__ == "__main__":
+def command():
+    """The `kerasbert-zoo` console script: `python -m zoo`."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    command()

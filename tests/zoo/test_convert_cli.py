@@ -11,10 +11,15 @@ import zoo
 from tests.zoo import hf_fixtures as hf
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "zoo.convert", *args], capture_output=True,
+def run(*args, command=(sys.executable, "-m", "zoo.convert")):
+    return subprocess.run([*command, *args], capture_output=True,
                           text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
                               os.path.abspath(__file__)))), timeout=300)
+
+
+def console_script(name):
+    """A console script pyproject installs, beside this Python."""
+    return os.path.join(os.path.dirname(sys.executable), name)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +40,9 @@ def test_hf_to_keras_and_back(checkpoint, tmp_path):
     model = zoo.load(keras_file, with_head=True)
     np.testing.assert_allclose(model(hf.text_batch())["mlm_logits"], reference["mlm_logits"],
                                atol=1e-5)
-    hf_folder = str(tmp_path / "hf")
-    result = run(f"--input={keras_file}", f"--output={hf_folder}")
+    hf_folder = str(tmp_path / "hf")  # back, through the console script
+    result = run(f"--input={keras_file}", f"--output={hf_folder}",
+                 command=[console_script("kerasbert-convert")])
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(hf_folder)) == ["config.json", "model.safetensors"]
 

@@ -44,5 +44,10 @@ def main(argv):
     print(f"Wrote {FLAGS.output}")
 
 
-if __name__ == "__main__":
+def command():
+    """The `kerasbert-convert` console script: `python -m zoo.convert`."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    command()
