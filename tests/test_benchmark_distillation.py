@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDENTS = ["distilbert_base_uncased", "tinybert_6l_768d", "tinybert_4l_312d"]
 LAYERS = {"distilbert_base_uncased": 6, "tinybert_6l_768d": 6, "tinybert_4l_312d": 4}
 
 
+@pytest.mark.heavy
 def test_quick_run_writes_rows(tmp_path):
     output = tmp_path / "results" / "distillation.json"  # folder does not exist yet
     completed = subprocess.run(

@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.heavy
 def test_quick_run_measures_all_three_libraries(tmp_path):
     output = tmp_path / "inference.json"
     done = subprocess.run([sys.executable, "-m", "benchmarks.inference", "--quick",

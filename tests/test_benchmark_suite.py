@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks import __main__ as suite
 from benchmarks import first_step
 
@@ -20,6 +22,7 @@ def run_suite(name, folder):
     return json.loads((folder / "summary.json").read_text()), done.stdout
 
 
+@pytest.mark.heavy
 def test_training_suite_measures_fit_in_three_libraries_and_bf16_against_fp32(tmp_path):
     summary, stdout = run_suite("training", tmp_path)
     rows = {row["figure"]: row for row in summary["rows"]}
@@ -35,6 +38,7 @@ def test_training_suite_measures_fit_in_three_libraries_and_bf16_against_fp32(tm
     assert (tmp_path / "summary.md").read_text().count("\n") >= 6
 
 
+@pytest.mark.heavy
 def test_export_and_tokenization_suites_run(tmp_path):
     summary, _ = run_suite("export", tmp_path)
     (row,) = summary["rows"]
@@ -44,6 +48,7 @@ def test_export_and_tokenization_suites_run(tmp_path):
     assert export["same_probabilities"]
 
 
+@pytest.mark.heavy
 def test_first_step_process_reports_its_phases():
     for library in first_step.LIBRARIES:
         seconds, phases = first_step.launch(library, "test_tiny")

@@ -85,6 +85,7 @@ def assert_close(actual, expected, name):
                                atol=TOLERANCE, err_msg=name)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("pair", [False, True])
 def test_text_classifier(tmp_path, tokenizer_dir, pair):
     from tasks.classification import TextClassificationTask
@@ -114,6 +115,7 @@ def test_text_classifier(tmp_path, tokenizer_dir, pair):
             ["negative", "neutral", "positive"][i] for i in logits.argmax(-1)]
 
 
+@pytest.mark.heavy
 def test_tagger(tmp_path, tokenizer_dir):
     from tasks.tagging import TaggingTask
 
@@ -151,6 +153,7 @@ def best_span(start, end, context, max_length):
     return answer
 
 
+@pytest.mark.heavy
 def test_question_answering(tmp_path, tokenizer_dir):
     from tasks.question_answering import QuestionAnsweringTask
 
@@ -180,6 +183,7 @@ def test_question_answering(tmp_path, tokenizer_dir):
         assert list(result["answer"]) == answers
 
 
+@pytest.mark.heavy
 def test_bare_backbone_checkpoint(tmp_path, tokenizer_dir):
     # Any checkpoint zoo.load reads serves as a backbone: here a .keras
     # backbone with its vocabulary beside it, and no serving.json.
@@ -339,6 +343,7 @@ def test_variables_are_stored_once(tmp_path, tokenizer_dir):
     assert stored <= 1.1 * weights, (stored, weights)
 
 
+@pytest.mark.heavy
 def test_albert_with_sentencepiece_serves_text(tmp_path):
     # SentencePiece in the graph (tf-text's sentencepiece ops) and its
     # detokenizer for decoded answers, in the TensorFlow-only process.

@@ -16,6 +16,7 @@ from tests.zoo import sentence_fixtures  # noqa: E402
 TEXTS = sentence_fixtures.TEXTS + ["", "x " * 400]  # an empty text and one over the length
 
 
+@pytest.mark.heavy
 def test_sentence_transformers_folder_serves_its_embeddings(tmp_path):
     hf_folder = sentence_fixtures.make_hf_model(tmp_path / "hf")
     reference = sentence_fixtures.save_sentence_transformer(hf_folder, tmp_path / "st", "mean",

@@ -4,6 +4,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from export.verify import call_in_fresh_process
@@ -11,6 +12,7 @@ from tasks import runner
 from tasks.data import embedded
 
 
+@pytest.mark.heavy
 def test_the_main_job_exports_a_digit_classifier_for_serving(tmp_path):
     # The README's main job (ViT on scikit-learn's digits), shortened.
     settings = runner.RunSettings(model_dir=str(tmp_path / "run"), train_steps=20,

@@ -96,6 +96,7 @@ def test_grpc_predict_with_the_stock_client(pair_export):
         server.stop(grace=None)
 
 
+@pytest.mark.heavy
 def test_a_killed_export_leaves_no_version(tmp_path, tokenizer_dir):  # noqa: F811
     from tasks.classification import TextClassificationTask
 

@@ -16,6 +16,7 @@ def run(tmp_path, task, data, steps, **extra):
     return runner.run(settings)["final"]
 
 
+@pytest.mark.heavy
 def test_pair_classification_learns(tmp_path):
     # Needs both segments: do A and B share words? Neither text alone tells,
     # so chance is 50%; with 300 unseen pairs its standard deviation is 2.9%,
@@ -27,6 +28,7 @@ def test_pair_classification_learns(tmp_path):
     assert scores["accuracy"] > 0.62, scores
 
 
+@pytest.mark.heavy
 def test_regression_learns(tmp_path):
     # Pearson with the count difference: 0 by chance; > 0.8 needs counting.
     data = synthetic.counting_regression(tmp_path / "data")
@@ -34,6 +36,7 @@ def test_regression_learns(tmp_path):
     assert scores["pearson"] > 0.8 and scores["spearman"] > 0.8, scores
 
 
+@pytest.mark.heavy
 def test_multilabel_learns(tmp_path):
     # Each color present with p=0.5: always predicting all colors gives
     # micro-F1 ~0.67; > 0.9 means the model reads which colors appear.

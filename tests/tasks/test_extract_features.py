@@ -112,6 +112,7 @@ def test_tfrecord_of_pairs_round_trips(tmp_path, loaded):
     assert not os.path.exists(str(output) + ".tmp")
 
 
+@pytest.mark.heavy
 def test_command_line_on_the_embedded_default_with_a_preset(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "tasks.run", "--task=extract_features", "--model=bert_test_tiny",

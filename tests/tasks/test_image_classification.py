@@ -13,6 +13,7 @@ from tasks import runner
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.heavy
 def test_embedded_default_reaches_stated_accuracy(tmp_path):
     # The README's main job: ViT (vit_tiny_patch2_8) from scratch on
     # scikit-learn's digits, 30 epochs. Measured ~0.91 top-1 on the 360

@@ -36,6 +36,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEPS = 6
@@ -74,6 +75,7 @@ def _load(dump):
         return weights, arrays["loss"]
 
 
+@pytest.mark.heavy
 def test_two_workers_train_like_one(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     model_dir = tmp_path / "multi_worker"

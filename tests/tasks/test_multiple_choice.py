@@ -29,6 +29,7 @@ def write_jsonl(folder, split, rows):
             file.write(json.dumps(row) + "\n")
 
 
+@pytest.mark.heavy
 def test_learns_which_ending_continues_the_context(tmp_path, registered):
     # Every example has one ending per topic, so an ending alone says
     # nothing: only its agreement with the context's topic picks it (see

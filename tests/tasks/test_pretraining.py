@@ -37,6 +37,7 @@ def preprocessor(tmp_path_factory):
     return Preprocessor(WordPieceTokenizer(vocab, lower_case=True), sequence_length=32)
 
 
+@pytest.mark.heavy
 def test_learns_masked_words_and_next_sentences(tmp_path, registered):
     data = tmp_path / "data"
     os.makedirs(data)
@@ -131,6 +132,7 @@ def test_sentence_task_follows_the_family(preprocessor, preset, option, output):
         np.testing.assert_allclose(value, outputs[name], atol=1e-6)
 
 
+@pytest.mark.heavy
 def test_loss_and_accuracy_count_only_masked_tokens(preprocessor):
     # Keras' loss and metric (the progress bar) must equal evaluate()'s
     # numbers, which weight each masked token by masked_lm_weights: padded

@@ -181,6 +181,7 @@ def test_reads_tfds_squad(name, tokenizer):
 
 # Learning.
 
+@pytest.mark.heavy
 def test_learns_synthetic_reading_with_unanswerable_questions():
     """A tiny BERT from scratch learns the embedded synthetic task (v2.0 style).
 

@@ -53,6 +53,7 @@ def final_weights(model_dir):
     return keras.saving.load_model(os.path.join(model_dir, "model.keras")).get_weights()
 
 
+@pytest.mark.heavy
 def test_sigkill_then_same_command_resumes(tmp_path, uninterrupted):
     model_dir = str(tmp_path / "run")
     process = subprocess.Popen(command(model_dir), cwd=ROOT, stdout=subprocess.DEVNULL,

@@ -31,6 +31,7 @@ def hf_checkpoint(folder):
     return folder
 
 
+@pytest.mark.heavy
 def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path, monkeypatch):
     """Also: the checkpoint comes through a hub handle (a loopback Hub), and
     --push_to_hub uploads the trained encoder with a card of the run's metrics."""

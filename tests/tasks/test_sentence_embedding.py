@@ -125,6 +125,7 @@ def ranking_run(tmp_path_factory):
     return settings, result
 
 
+@pytest.mark.heavy
 def test_ranking_finds_held_out_paraphrases(ranking_run):
     settings, result = ranking_run
     final = result["final"]
@@ -156,6 +157,7 @@ def test_saved_encoder_and_export_serve_strings(ranking_run):
 
 @pytest.mark.parametrize("objective, metric, steps", [("softmax", "accuracy", 20),
                                                       ("cosine", "spearman", 60)])
+@pytest.mark.heavy
 def test_softmax_and_cosine_objectives_train_and_evaluate(objective, metric, steps, tmp_path):
     """A short run of each labelled objective through the runner: the real
     metric comes out of evaluation (cosine: correlated with the scores after

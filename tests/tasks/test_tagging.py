@@ -166,6 +166,7 @@ def lexicon_tags(tokens):
     return tags
 
 
+@pytest.mark.heavy
 def test_learns_context_dependent_entities():
     """A tiny BERT from scratch learns the synthetic NER set (conll.synthetic).
 

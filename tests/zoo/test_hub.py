@@ -135,7 +135,7 @@ def test_no_network_uses_the_cache_and_says_how_to_skip_it(folders, monkeypatch,
         point_client_at(monkeypatch, server.url, tmp_path / "hf_home")
         skip_client_sleeps(monkeypatch)
         first = zoo.load("hf://org/bert")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="absl"):
         _assert_same_outputs(zoo.load("hf://org/bert"), first)  # the server is gone
     assert "Set HF_HUB_OFFLINE=1" in caplog.text
     with pytest.raises(DownloadError, match=r"hf://org/distilbert: cannot reach http://127"):
@@ -241,7 +241,7 @@ def test_a_preset_loads_its_published_weights_from_its_pinned_commit(client, tmp
     _assert_same_outputs(model, zoo.load(str(folder)))
     assert f"/resolve/{pinned}/" in " ".join(r.path for r in client.requests)
     _assert_same_outputs(zoo.load("bert_uncased_L-2_H-128_A-2"), model)  # its Hub name
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         assert zoo.load_preprocessor("bert_tiny_uncased").tokenizer.lower_case is True
     assert "Tokenizer of preset bert_tiny_uncased: uncased, as the preset was published" \
         in caplog.text

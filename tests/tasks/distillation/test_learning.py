@@ -24,12 +24,14 @@ stays at 0.515 too. Deeper pairs (12 -> 4, 4 -> 2) map uniformly well.
 import os
 
 import keras
+import pytest
 
 import zoo
 from tasks import runner
 from tests.tasks import synthetic
 
 
+@pytest.mark.heavy
 def test_distilled_student_keeps_the_teachers_accuracy(tmp_path):
     data = synthetic.negated_sentiment(tmp_path / "data", train=2000, validation=400)
     common = dict(data=str(data), sequence_length=24, batch_size=32, eval_batch_size=128,

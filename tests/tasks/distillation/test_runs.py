@@ -52,6 +52,7 @@ def run(tmp_path, name, **settings):
     return runner.run(runner.RunSettings(model_dir=str(tmp_path / name), **{**QUICK, **settings}))
 
 
+@pytest.mark.heavy
 def test_distilbert_from_a_hugging_face_masked_lm(tmp_path, hf_masked_lm):
     result = run(tmp_path, "distilled", task="distill_distilbert", teacher=hf_masked_lm,
                  options={**MLM_OPTIONS, "student_layers": [0, 3]})
@@ -91,6 +92,7 @@ def test_distilbert_teacher_view_and_student_head(hf_masked_lm):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.heavy
 def test_teacher_is_frozen_and_in_inference_mode(hf_masked_lm):
     task = DistilBertDistillationTask(TaskConfig(sequence_length=16, options=MLM_OPTIONS))
     distiller = task.build_model(task.prepare(hf_masked_lm))
@@ -116,6 +118,7 @@ def test_teacher_is_frozen_and_in_inference_mode(hf_masked_lm):
     assert sum(changed) > 0.9 * len(changed)
 
 
+@pytest.mark.heavy
 def test_distilbert_from_a_pretraining_run(tmp_path):
     run(tmp_path, "teacher", task="pretraining", model="bert_test_tiny", vocab_size=200,
         options=MLM_OPTIONS)
@@ -127,6 +130,7 @@ def test_distilbert_from_a_pretraining_run(tmp_path):
     assert isinstance(student, zoo.DistilBertBackbone) and student.num_layers == 1
 
 
+@pytest.mark.heavy
 def test_tinybert_general_then_task_then_fine_tuning(tmp_path, classification_teacher):
     general = run(tmp_path, "general", task="distill_tinybert_general",
                   teacher=classification_teacher, student="tinybert_test_tiny",
@@ -169,6 +173,7 @@ def test_task_distillation_starts_from_the_general_student(tmp_path, classificat
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.heavy
 def test_mixed_precision_and_mirrored_strategy(tmp_path, classification_teacher):
     result = run(tmp_path, "bf16", task="distill_tinybert_task", teacher=classification_teacher,
                  student="tinybert_test_tiny", mixed_precision="bfloat16", strategy="mirrored",
@@ -177,6 +182,7 @@ def test_mixed_precision_and_mirrored_strategy(tmp_path, classification_teacher)
     keras.config.set_dtype_policy("float32")
 
 
+@pytest.mark.heavy
 def test_an_interrupted_distillation_resumes_exactly(tmp_path, hf_masked_lm):
     # The checkpoint holds the student, the optimizer and the dropout random
     # streams, and the data (and its masks) pick up at the step where they
@@ -255,6 +261,7 @@ def test_clear_errors(tmp_path, classification_teacher, hf_masked_lm):
             student=other_vocabulary)
 
 
+@pytest.mark.heavy
 def test_prediction_only_distillation_takes_any_student(tmp_path, classification_teacher):
     # Logits alone: no hidden-state or attention matching, so a narrower BERT
     # without fit_dense (and other head counts) is fine.
