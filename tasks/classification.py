@@ -16,6 +16,7 @@ from tasks.data import embedded
 from tasks.data.pipeline import Bucketing, bucket_lengths_option, make_dataset
 from tasks.data.text_files import read_text_file, split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.registry import register
 
 
 def text_features(backbone_outputs):
@@ -25,6 +26,7 @@ def text_features(backbone_outputs):
     return backbone_outputs["sequence_output"][:, 0, :]
 
 
+@register
 class TextClassificationTask(Task):
     """Single-label classification of one text or a pair of texts."""
 
@@ -153,6 +155,7 @@ class TextClassificationTask(Task):
     primary_metric = "accuracy"
 
 
+@register
 class RegressionTask(TextClassificationTask):
     """One real-valued score per text or pair (STS-B): mean squared error."""
 
@@ -181,6 +184,7 @@ class RegressionTask(TextClassificationTask):
                 "mse": float(np.mean((labels - predictions) ** 2))}
 
 
+@register
 class MultiLabelTask(TextClassificationTask):
     """Any number of labels per text: a sigmoid per label.
 

@@ -35,6 +35,7 @@ from kerasbert.layers.pooling import POOLINGS, TOKEN_POOLINGS
 from tasks.base import Task
 from tasks.data import embedded
 from tasks.data.text_files import read_lines, read_text_file
+from tasks.registry import register
 
 FORMATS = (".npy", ".tfrecord")
 TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl")
@@ -124,6 +125,7 @@ def feature_model(backbone, pooling="mean"):
     return models.Model(inputs, {"features": features}, name=f"{backbone.name}_features")
 
 
+@register
 class FeatureExtractionTask(Task):
     """Features of every text of `config.data`; the runner extracts, never trains.
 

@@ -24,6 +24,7 @@ from tasks.base import Task, labels_and_predictions
 from tasks.data import embedded
 from tasks.data.pipeline import make_dataset
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.registry import register
 
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -41,6 +42,7 @@ def read_image_folder(folder):
     return paths, names
 
 
+@register
 class ImageClassificationTask(Task):
     """Top-1 / top-5 classification of images."""
 

@@ -44,6 +44,7 @@ from tasks.classification import text_features
 from tasks.data.pipeline import make_dataset
 from tasks.data.text_files import split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.registry import register
 
 SYNTHETIC_TOPICS = (("cat", "dog", "cow", "horse", "pig"),
                     ("red", "green", "blue", "black", "white"),
@@ -83,6 +84,7 @@ def _read_rows(path):
     raise ValueError(f"{path}: expected a .jsonl, .csv or .tsv file.")
 
 
+@register
 class MultipleChoiceTask(Task):
     """Scores every (context, choice) pair; a softmax over an example's choices."""
 

@@ -66,6 +66,7 @@ from tasks.base import Task
 from tasks.classification import text_features
 from tasks.data.pipeline import make_dataset
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.registry import register
 
 # A tiny world for the embedded corpus: every word but the adjective is
 # predictable from the rest of its document (see grammar_documents).
@@ -136,6 +137,7 @@ def default_sentence_task(backbone):
     return "nsp"
 
 
+@register
 class PretrainingTask(Task):
     """Masked LM (+ NSP or SOP) on sentence pairs cut from documents."""
 

@@ -43,6 +43,7 @@ from tasks import metrics
 from tasks.base import Task
 from tasks.data import squad
 from tasks.data.pipeline import make_dataset
+from tasks.registry import register
 
 SYNTHETIC_TRAIN_SIZE = 3000
 SYNTHETIC_EVAL_SIZE = 300
@@ -248,6 +249,7 @@ def decode_answers(examples, features, start_logits, end_logits, n_best_size=20,
     return answers
 
 
+@register
 class QuestionAnsweringTask(Task):
     """SQuAD-style span extraction (v1.1, and v2.0 with unanswerable questions).
 

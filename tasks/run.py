@@ -22,12 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 from absl import app, flags, logging  # noqa: E402
 
-TASK_NAMES = ("classification", "regression", "multilabel", "tagging", "question_answering",
-              "multiple_choice", "pretraining", "image_classification", "distill_distilbert",
-              "distill_tinybert_general", "distill_tinybert_task", "extract_features",
-              "sentence_embedding")
+from tasks import registry  # noqa: E402
 
-flags.DEFINE_enum("task", "image_classification", TASK_NAMES, "The task to train.")
+flags.DEFINE_enum("task", "image_classification", registry.names(), "The task to train.")
 flags.DEFINE_string("model", None, "A preset name (random init; see `python -m zoo --list`) "
                     "or a checkpoint path or hub handle. Default: bert_tiny_uncased for text "
                     "tasks, vit_tiny_patch2_8 for image classification.")

@@ -17,35 +17,8 @@ from absl import logging
 import export
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
-from tasks import distributed, optimization, training
+from tasks import distributed, optimization, registry, training
 from tasks.base import Task, TaskConfig
-from tasks.classification import MultiLabelTask, RegressionTask, TextClassificationTask
-from tasks.image_classification import ImageClassificationTask
-
-
-def task_classes():
-    """Task name -> class (the larger task modules are imported when asked for)."""
-    classes = {cls.name: cls for cls in (TextClassificationTask, RegressionTask,
-                                         MultiLabelTask, ImageClassificationTask)}
-    from tasks.multiple_choice import MultipleChoiceTask
-    from tasks.pretraining import PretrainingTask
-    from tasks.question_answering import QuestionAnsweringTask
-    from tasks.tagging import TaggingTask
-
-    for cls in (TaggingTask, QuestionAnsweringTask, MultipleChoiceTask, PretrainingTask):
-        classes[cls.name] = cls
-    from tasks.distillation.distilbert import DistilBertDistillationTask
-    from tasks.distillation.tinybert import TinyBertGeneralTask, TinyBertTaskDistillationTask
-
-    for cls in (DistilBertDistillationTask, TinyBertGeneralTask, TinyBertTaskDistillationTask):
-        classes[cls.name] = cls
-    from tasks.features import FeatureExtractionTask
-
-    classes[FeatureExtractionTask.name] = FeatureExtractionTask
-    from tasks.sentence_embedding import SentenceEmbeddingTask
-
-    classes[SentenceEmbeddingTask.name] = SentenceEmbeddingTask
-    return classes
 
 
 # Feature, sentence-embedding and distillation flags -> the task option each sets
@@ -169,10 +142,7 @@ def make_task(settings):
                         eval_split=settings.eval_split, sequence_length=settings.sequence_length,
                         num_classes=settings.num_classes, text_fields=settings.text_fields,
                         label_field=settings.label_field, options=options)
-    classes = task_classes()
-    if settings.task not in classes:
-        raise ValueError(f"Unknown task {settings.task!r}; choose one of {sorted(classes)}.")
-    return classes[settings.task](config)
+    return registry.task_class(settings.task)(config)
 
 
 def text_preprocessor(task, settings, source, strategy=None):

@@ -34,6 +34,7 @@ from tasks.data import paraphrases
 from tasks.data.pipeline import make_dataset
 from tasks.data.text_files import read_text_file, split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.registry import register
 from zoo.sentence_encoder import SentenceEncoder, unit_length
 
 OBJECTIVES = ("ranking", "softmax", "cosine")
@@ -79,6 +80,7 @@ class InBatchRankingLoss(keras.losses.Loss):
 # ------------------------------------------------------------------ the task
 
 
+@register
 class SentenceEmbeddingTask(Task):
     """options: objective (ranking), scale (20.0, ranking's inverse
     temperature), pooling (mean), normalize (True: unit-length embeddings,

@@ -29,6 +29,7 @@ from kerasbert.text.packing import InputPacker
 from tasks.base import Task
 from tasks.data import conll
 from tasks.data.pipeline import make_dataset
+from tasks.registry import register
 
 IGNORE = -1  # the label of positions without a tag of their own
 
@@ -69,6 +70,7 @@ def encode(tokenizer, words, tag_ids, sequence_length):
     return features, labels, weights, positions.to_tensor(-1)
 
 
+@register
 class TaggingTask(Task):
     """Named-entity style tagging: a dense layer on every token's vector."""
 

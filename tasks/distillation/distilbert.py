@@ -30,6 +30,7 @@ from tasks.distillation.distiller import Distiller
 from tasks.distillation.objectives import DistilBertObjective
 from tasks.distillation.students import distilbert_student
 from tasks.pretraining import PretrainingTask
+from tasks.registry import register
 
 
 def sentence_task_of(model):
@@ -40,6 +41,7 @@ def sentence_task_of(model):
     return "none"
 
 
+@register
 class DistilBertDistillationTask(DistillationTask, PretrainingTask):
     """Masked-LM distillation into a DistilBERT student."""
 

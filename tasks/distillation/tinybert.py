@@ -37,6 +37,8 @@ from tasks.distillation.distiller import Distiller
 from tasks.distillation.objectives import TinyBertObjective, check_compatible
 from tasks.distillation.students import check_layer_map, uniform_layer_map
 from tasks.pretraining import PretrainingTask
+from tasks import registry
+from tasks.registry import register
 
 # Inner task -> (prediction loss kind, per-token outputs).
 DISTILLABLE_TASKS = {"classification": ("softmax", False), "regression": ("regression", False),
@@ -102,6 +104,7 @@ class _TinyBertMixin(DistillationTask):
         return uniform_layer_map(teacher_layers, student_backbone.num_layers)
 
 
+@register
 class TinyBertGeneralTask(_TinyBertMixin, PretrainingTask):
     """General distillation: intermediate layers only, on unlabeled text."""
 
@@ -142,6 +145,7 @@ class TinyBertGeneralTask(_TinyBertMixin, PretrainingTask):
                 for name, value in scores.items()}
 
 
+@register
 class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
     """Task distillation: intermediate layers, then predictions, on task data."""
 
@@ -153,9 +157,7 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
         if kind not in DISTILLABLE_TASKS:
             raise ValueError(f"distill_task {kind!r} cannot be distilled here; choose one of "
                              f"{sorted(DISTILLABLE_TASKS)}.")
-        from tasks.runner import task_classes  # the runner imports this module lazily
-
-        self.inner = task_classes()[kind](config)
+        self.inner = registry.task_class(kind)(config)
         self.prediction_kind, self.per_token = DISTILLABLE_TASKS[kind]
         self.teacher = None
         self.objective = None

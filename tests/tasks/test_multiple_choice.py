@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tasks import runner
+from tasks import registry, runner
 from tasks.base import TaskConfig
 from tasks.multiple_choice import SYNTHETIC_TOPICS, MultipleChoiceTask, synthetic_examples
 
@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def registered():
     """The runner knows this task."""
-    assert runner.task_classes()[MultipleChoiceTask.name] is MultipleChoiceTask
+    assert registry.task_class(MultipleChoiceTask.name) is MultipleChoiceTask
 
 
 def write_jsonl(folder, split, rows):

@@ -11,7 +11,7 @@ import pytest
 
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
-from tasks import runner
+from tasks import registry, runner
 from tasks.base import TaskConfig
 from tasks.pretraining import PretrainingTask, grammar_documents, read_documents
 
@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def registered():
     """The runner knows this task."""
-    assert runner.task_classes()[PretrainingTask.name] is PretrainingTask
+    assert registry.task_class(PretrainingTask.name) is PretrainingTask
 
 
 def write_documents(path, documents):
