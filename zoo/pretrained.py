@@ -30,24 +30,21 @@ class Located:
         return self.preset.weights.lower_case if self.preset is not None else None
 
 
-def _hf_repo(source):
-    return hub.huggingface.parse(source[len("hf://"):])[0] if source.startswith("hf://") \
-        else None
-
-
-def _published_presets():
-    return [registry.get_preset(name) for name in registry.available()
-            if registry.get_preset(name).weights is not None]
+def _hub_repos():
+    """Hugging Face repo id -> the published preset whose weights it holds."""
+    repos = {}
+    for name in registry.available():
+        preset = registry.get_preset(name)
+        for source in (preset.weights.sources if preset.weights else ()):
+            if source.startswith("hf://"):
+                repos[hub.huggingface.parse(source[len("hf://"):])[0]] = preset
+    return repos
 
 
 def preset_of_hub_name(name):
     """The preset whose Hugging Face repo is `name` ("OWNER/NAME" or "NAME"), or None."""
-    for preset in _published_presets():
-        for source in preset.weights.sources:
-            repo = _hf_repo(source)
-            if repo is not None and name in (repo, repo.split("/")[-1]):
-                return preset
-    return None
+    return next((preset for repo, preset in _hub_repos().items()
+                 if name in (repo, repo.split("/")[-1])), None)
 
 
 def preset_weights(preset):
@@ -98,12 +95,9 @@ def locate(name):
 
 
 def _suggestions(text):
-    names = {preset.name: preset.name for preset in _published_presets()}
-    for preset in _published_presets():
-        for source in preset.weights.sources:
-            repo = _hf_repo(source)
-            if repo is not None:
-                names[repo] = f"hf://{repo}"
+    repos = _hub_repos()
+    names = {preset.name: preset.name for preset in repos.values()}
+    names.update({repo: f"hf://{repo}" for repo in repos})
     close = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
     return f" Did you mean {', '.join(repr(names[c]) for c in close)}?" if close else ""
 

@@ -105,7 +105,7 @@ def _run_folder(path):
 def _gather(model_or_path, tokenizer):
     """(model, tokenizer or None, tasks.run folder or None, the text length the
     model was trained or published with, or None)."""
-    from zoo.loading import load
+    from zoo.loading import detect_format, load
     from zoo.preprocessing import load_tokenizer
     from zoo.sentence_encoder import SentenceEncoder
 
@@ -117,10 +117,16 @@ def _gather(model_or_path, tokenizer):
         # A run's heads are its task's, which a Hugging Face folder cannot hold:
         # its encoder goes up (a sentence encoder whole).
         model = load(run_folder)
-    else:  # a checkpoint's own heads (MLM, classifier) go with it
+    elif detect_format(located.path) == "sentence_transformers":
+        model = load(located.path)  # an encoder has no checkpoint heads
+    elif detect_format(located.path) == "keras":
+        # A .keras file holds an encoder or a backbone (with heads); reading it
+        # again for its heads converts nothing.
         model = load(located.path)
         if not isinstance(model, SentenceEncoder):
             model = load(located.path, with_head=True)
+    else:  # a checkpoint's own heads (MLM, classifier) go with it, read once
+        model = load(located.path, with_head=True)
     if tokenizer is None:
         try:
             tokenizer = load_tokenizer(located.path, located.lower_case)

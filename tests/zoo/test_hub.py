@@ -334,3 +334,22 @@ def test_the_export_reads_a_handle_as_it_reads_the_folder(client, folders):
     assert isinstance(model, zoo.SentenceEncoder)
     assert (spec.kind, spec.sequence_length) == ("embedding", 24)  # the folder's own length
     assert preprocessor.sequence_length == 24
+
+
+def test_the_command_line_tools_read_handles_as_folders(client, folders):
+    """tasks.search --model, tasks.visualize --model and a distillation student or
+    teacher given as hf:// handles give the numbers of the same folders."""
+    from tasks import search, visualize
+    from tasks.distillation import models
+
+    encoder, preprocessor = search.load_encoder("hf://org/sentence")
+    own = zoo.load(str(folders["sentence"]))
+    np.testing.assert_array_equal(
+        encoder.encode(TEXTS, preprocessor),
+        own.encode(TEXTS, zoo.load_preprocessor(str(folders["sentence"]))))
+    backbone, _ = visualize.load_backbone("hf://org/bert")
+    inputs = hf.text_batch()
+    np.testing.assert_array_equal(backbone(inputs)["sequence_output"],
+                                  zoo.load(str(folders["bert"]))(inputs)["sequence_output"])
+    _assert_same_outputs(models.load_backbone("hf://org/distilbert"),
+                         zoo.load(str(folders["distilbert"])))
