@@ -38,7 +38,7 @@ from benchmarks import write_results  # noqa: E402
 
 import zoo  # noqa: E402
 from kerasbert.text import Preprocessor, WordPieceTokenizer  # noqa: E402
-from tasks import optimization  # noqa: E402
+from tasks.training import optimization  # noqa: E402
 from tasks.base import TaskConfig  # noqa: E402
 from tasks.classification import TextClassificationTask  # noqa: E402
 

@@ -90,7 +90,7 @@ def make_fit(library, shape, dtype="float32", steps=1):
     """A Keras library's `model.fit` over `steps` batches: the backbone (with
     dropout 0.1, as fine-tuning runs it), a 2-class head on the pooled
     output, sparse cross-entropy, and each library's fine-tuning optimizer:
-    kerasbert's `tasks.optimization.create_optimizer` (AdamW with warmup,
+    kerasbert's `tasks.training.optimization.create_optimizer` (AdamW with warmup,
     weight decay and global-norm clipping, what `tasks.run` trains with) in
     the `kerasbert.models.Model` its tasks build; keras.optimizers.AdamW in a
     keras.Model for keras-hub. `info["steps"]` says how many steps one call
@@ -101,7 +101,7 @@ def make_fit(library, shape, dtype="float32", steps=1):
     logits = keras.layers.Dense(2, dtype=_policy(dtype))(backbone.output[pooled])
     if library == "kerasbert":
         from kerasbert import models
-        from tasks import optimization
+        from tasks.training import optimization
 
         model = models.Model(backbone.input, logits)
         optimizer = optimization.create_optimizer(1e-5, 10 ** 6, warmup_steps=100)

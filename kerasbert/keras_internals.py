@@ -15,7 +15,7 @@ message that says so instead of an AttributeError deep in a training step.
     _use_weight_decay
 
 An optimizer subclass can only change Keras' steps by overriding them by
-name: tasks.optimization.LayerwiseAdamW overrides `_apply_weight_decay`,
+name: tasks.training.optimization.LayerwiseAdamW overrides `_apply_weight_decay`,
 `_clip_gradients` and `_all_reduce_sum_gradients`, and calls `check_keras`
 when it is created.
 """

@@ -19,7 +19,7 @@ from export.images import decode_image, normalize
 from export.spec import ServingSpec
 from kerasbert import models
 from kerasbert.layers import ClassificationHead
-from tasks import metrics
+from tasks.training import metrics
 from tasks.base import Task, labels_and_predictions
 from tasks.data import embedded
 from tasks.data.pipeline import make_dataset

@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from kerasbert import models
 from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
-from tasks import metrics
+from tasks.training import metrics
 from tasks.base import Task, labels_and_predictions
 from tasks.classification import text_features
 from tasks.data.pipeline import make_dataset

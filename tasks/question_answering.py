@@ -39,7 +39,7 @@ import tensorflow as tf
 from export.spec import ServingSpec
 from kerasbert import models
 from kerasbert.layers import SpanHead
-from tasks import metrics
+from tasks.training import metrics
 from tasks.base import Task
 from tasks.data import squad
 from tasks.data.pipeline import make_dataset

@@ -137,7 +137,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from tasks import runner
+    from tasks.training import runner
 
     settings = runner.RunSettings.from_flags(FLAGS)
     result = runner.run(settings)

@@ -28,7 +28,7 @@ from keras import ops
 
 from export.spec import ServingSpec
 from kerasbert import models
-from tasks import metrics
+from tasks.training import metrics
 from tasks.base import Task
 from tasks.data import paraphrases
 from tasks.data.pipeline import make_dataset

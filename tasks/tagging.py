@@ -4,7 +4,7 @@ Words are split into word pieces; a word's tag is trained and predicted on
 its FIRST piece. Its other pieces, [CLS], [SEP] and padding have an
 all-zero label and sample weight 0, so neither the loss nor the token
 accuracy sees them. The real metric is entity-level F1 over words
-(`tasks.metrics`).
+(`tasks.training.metrics`).
 
 Long sentences keep their first `sequence_length - 2` pieces: training
 drops the words beyond, and evaluation counts them as predicted "O" (so a
@@ -213,7 +213,7 @@ class TaggingTask(Task):
 
         Every word counts, those cut off by the sequence length as "O".
         """
-        from tasks.metrics import entity_f1
+        from tasks.training.metrics import entity_f1
 
         true = [example["tags"] for example in self.examples(split)]
         predicted = self.predict_tags(model, split, preprocessor, batch_size)

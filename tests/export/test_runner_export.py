@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from export.verify import call_in_fresh_process
-from tasks import runner
+from tasks.training import runner
 from tasks.data import embedded
 
 

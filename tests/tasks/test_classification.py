@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks import runner
+from tasks.training import runner
 from tests.tasks import synthetic
 
 SMALL_TEXT_MODEL = dict(model="bert_tiny_uncased", sequence_length=24, batch_size=32,

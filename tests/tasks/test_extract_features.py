@@ -13,7 +13,8 @@ import pytest
 import zoo
 from kerasbert.layers import FeaturePooling
 from kerasbert.text import WordPieceTokenizer
-from tasks import features, runner
+from tasks.tools import features
+from tasks.training import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEQUENCE_LENGTH = 12

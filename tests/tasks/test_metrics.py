@@ -1,4 +1,4 @@
-"""tasks.metrics against hand-computed values, independent numpy formulations,
+"""tasks.training.metrics against hand-computed values, independent numpy formulations,
 transcriptions of the reference algorithms (seqeval/conlleval chunking, the
 official SQuAD scripts), and sklearn/scipy/seqeval themselves when importable
 (they are not dependencies; those tests skip otherwise)."""
@@ -11,7 +11,7 @@ import string
 import numpy as np
 import pytest
 
-from tasks import metrics as m
+from tasks.training import metrics as m
 
 
 # ---------------------------------------------------------------------------

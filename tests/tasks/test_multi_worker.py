@@ -141,16 +141,17 @@ def _worker_main(dump, argv):
     """The `tasks.run` command line; then the weights and per-step losses to `dump`."""
     from absl import app
 
-    from tasks import run, training
+    from tasks import run
+    from tasks.training import loop
 
-    real_train = training.train
+    real_train = loop.train
 
     def train_and_dump(task, model, *args, **kwargs):
         result = real_train(task, model, *args, **kwargs)
         np.savez(dump, *model.get_weights(), loss=np.array(model.history.history["loss"]))
         return result
 
-    training.train = train_and_dump
+    loop.train = train_and_dump
     app.run(run.main, argv=[sys.argv[0], *argv])
 
 

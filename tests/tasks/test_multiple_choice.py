@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from tasks import registry, runner
+from tasks import registry
+from tasks.training import runner
 from tasks.base import TaskConfig
 from tasks.multiple_choice import SYNTHETIC_TOPICS, MultipleChoiceTask, synthetic_examples
 

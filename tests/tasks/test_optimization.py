@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from tasks.optimization import (
+from tasks.training.optimization import (
     LayerwiseAdamW,
     WarmupDecay,
     create_optimizer,
@@ -156,7 +156,7 @@ CLIP_ACROSS_REPLICAS = textwrap.dedent("""
         tf.config.list_physical_devices("CPU")[0],
         [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from tasks.optimization import create_optimizer
+    from tasks.training.optimization import create_optimizer
 
     strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
     with strategy.scope():

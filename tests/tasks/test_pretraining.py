@@ -11,7 +11,8 @@ import pytest
 
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
-from tasks import registry, runner
+from tasks import registry
+from tasks.training import runner
 from tasks.base import TaskConfig
 from tasks.pretraining import PretrainingTask, grammar_documents, read_documents
 

@@ -107,7 +107,7 @@ def test_checkpoints_without_random_streams_still_restore(tmp_path):
     import keras
     import tensorflow as tf
 
-    from tasks import training
+    from tasks.training import loop
 
     def make():
         inputs = keras.Input((4,))
@@ -118,14 +118,14 @@ def test_checkpoints_without_random_streams_still_restore(tmp_path):
 
     model, optimizer = make()
     old = tf.train.Checkpoint(model=model, optimizer=optimizer).save(str(tmp_path / "old"))
-    new = training.training_checkpoint(model, optimizer).save(str(tmp_path / "new"))
+    new = loop.training_checkpoint(model, optimizer).save(str(tmp_path / "new"))
     stream = [v for v in model.variables if v.path.endswith("seed_generator_state")][0]
     for path, streams_restored in ((old, False), (new, True)):
         fresh, fresh_optimizer = make()
         fresh_stream = [v for v in fresh.variables
                         if v.path.endswith("seed_generator_state")][0]
         fresh_stream.assign(stream.numpy() + 7)
-        training.restore(path, fresh, fresh_optimizer)
+        loop.restore(path, fresh, fresh_optimizer)
         for a, b in zip(fresh.get_weights(), model.get_weights()):
             np.testing.assert_array_equal(a, b)
         assert np.array_equal(fresh_stream.numpy(), stream.numpy()) == streams_restored

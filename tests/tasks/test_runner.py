@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tasks import runner
+from tasks.training import runner
 from tests.tasks import synthetic
 from tests.zoo.hub_server import HubServer, point_client_at
 from tests.text_corpus import training_corpus
@@ -90,17 +90,17 @@ def _check_pushed(handle, run):
 def test_float16_gets_loss_scaling(tmp_path, monkeypatch):
     import keras
 
-    from tasks import training
+    from tasks.training import loop
 
     seen = {}
-    original = training.train
+    original = loop.train
 
     def spy(task, model, optimizer, *args, **kwargs):
         result = original(task, model, optimizer, *args, **kwargs)
         seen["optimizer"] = model.optimizer
         return result
 
-    monkeypatch.setattr(training, "train", spy)
+    monkeypatch.setattr(loop, "train", spy)
     settings = runner.RunSettings(model="vit_test_tiny", model_dir=str(tmp_path / "run"),
                                   train_steps=4, steps_per_loop=4, batch_size=8,
                                   mixed_precision="float16")

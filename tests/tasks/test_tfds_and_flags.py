@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tasks import runner
+from tasks.training import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 tfds = pytest.importorskip("tensorflow_datasets")

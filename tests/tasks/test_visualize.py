@@ -1,9 +1,9 @@
 """Attention maps: the numbers, the PNG grid read back pixel by pixel, the HTML
-page rendered by headless Chromium, and the `python -m tasks.visualize` CLI.
+page rendered by headless Chromium, and the `python -m tasks.tools.visualize` CLI.
 
-tasks.visualize defines absl flags (as tasks.run does, with the same names),
+tasks.tools.visualize defines absl flags (as tasks.run does, with the same names),
 so its command line runs in subprocesses; this process imports only
-tasks.attention_maps.
+tasks.tools.attention_maps.
 """
 
 import json
@@ -18,7 +18,7 @@ import tensorflow as tf
 
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer
-from tasks import attention_maps
+from tasks.tools import attention_maps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHROMIUM = "/usr/bin/chromium"
@@ -188,7 +188,7 @@ def test_page_escapes_tokens(tmp_path):
 
 
 def run_cli(*flags):
-    return subprocess.Popen([sys.executable, "-m", "tasks.visualize", *flags], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "tasks.tools.visualize", *flags], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

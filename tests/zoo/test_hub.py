@@ -337,9 +337,9 @@ def test_the_export_reads_a_handle_as_it_reads_the_folder(client, folders):
 
 
 def test_the_command_line_tools_read_handles_as_folders(client, folders):
-    """tasks.search --model, tasks.visualize --model and a distillation student or
+    """tasks.tools.search --model, tasks.tools.visualize --model and a distillation student or
     teacher given as hf:// handles give the numbers of the same folders."""
-    from tasks import search, visualize
+    from tasks.tools import search, visualize
     from tasks.distillation import models
 
     encoder, preprocessor = search.load_encoder("hf://org/sentence")

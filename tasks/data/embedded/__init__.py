@@ -13,6 +13,7 @@ import numpy as np
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _VALIDATION_SENTENCES = 32
+FAQ_FILE = os.path.join(_HERE, "faq.tsv")  # semantic search's default corpus
 
 
 def sentiment(split):

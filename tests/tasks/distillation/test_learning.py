@@ -27,7 +27,7 @@ import keras
 import pytest
 
 import zoo
-from tasks import runner
+from tasks.training import runner
 from tests.tasks import synthetic
 
 

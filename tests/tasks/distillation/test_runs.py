@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import zoo
 from kerasbert.text import build_wordpiece_vocabulary
-from tasks import runner
+from tasks.training import runner
 from tasks.base import TaskConfig
 from tasks.distillation import models
 from tasks.distillation.distilbert import DistilBertDistillationTask
@@ -212,7 +212,7 @@ def test_distillation_flags_become_options():
 
     script = (
         "import json\n"
-        "from tasks import run, runner\n"
+        "from tasks import run\nfrom tasks.training import runner\n"
         "run.FLAGS(['prog', '--task=distill_tinybert_task', '--teacher=t.keras', '--student=s',"
         " '--layer_map=1,3', '--distill_stage=prediction', '--temperature=3'])\n"
         "settings = runner.RunSettings.from_flags(run.FLAGS)\n"

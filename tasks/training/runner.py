@@ -1,7 +1,7 @@
 """What `python -m tasks.run` does, as functions a test can call.
 
 flags -> RunSettings -> strategy and precision -> task, backbone and
-preprocessor -> task model and optimizer -> training.train -> metrics.
+preprocessor -> task model and optimizer -> loop.train -> metrics.
 """
 
 import dataclasses
@@ -17,7 +17,8 @@ from absl import logging
 import export
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
-from tasks import distributed, optimization, registry, training
+from tasks import registry
+from tasks.training import distributed, loop, optimization
 from tasks.base import Task, TaskConfig
 
 
@@ -247,12 +248,12 @@ def run(settings):
     logging.info("Task %s: %s (%s parameters), %d training examples, %d steps of %d.",
                  task.name, backbone.name, f"{model.count_params():,}", train_examples, steps,
                  settings.batch_size)
-    result = training.train(
+    result = loop.train(
         task, model, optimizer,
         lambda start: task.build_dataset(settings.train_split, preprocessor, settings.batch_size,
                                          training=True, start_step=start, seed=settings.seed),
         lambda m: task.evaluate(m, settings.eval_split, preprocessor, settings.eval_batch_size),
-        training.TrainingSettings(
+        loop.TrainingSettings(
             model_dir=settings.model_dir, batch_size=settings.batch_size,
             eval_batch_size=settings.eval_batch_size, train_steps=steps,
             steps_per_loop=settings.steps_per_loop, eval_every_loops=settings.eval_every_loops,
@@ -281,12 +282,12 @@ def _training_facts(settings):
 
 def extract_features(settings):
     """--task=extract_features: the features of every text of --data, written to
-    --features_output (default model_dir/features.npy); see tasks.features.
+    --features_output (default model_dir/features.npy); see tasks.tools.features.
 
     The model is --init_checkpoint or a --model path with its tokenizer, or a
     preset (random init, default bert_tiny_uncased) with a vocabulary learned
-    from the texts. Returns the summary of tasks.features.extract."""
-    from tasks import features
+    from the texts. Returns the summary of tasks.tools.features.extract."""
+    from tasks.tools import features
 
     for flag, value in (("export_dir", settings.export_dir), ("teacher", settings.teacher),
                         ("student", settings.student), ("push_to_hub", settings.push_to_hub)):

@@ -5,7 +5,7 @@
 `write_png` draws every layer and head as a heatmap, for reports;
 `write_html` writes one self-contained page (inline CSS, JS and data, no
 network) that shows one layer and head at a time as lines between tokens,
-for exploring. `python -m tasks.visualize` is the command line over them.
+for exploring. `python -m tasks.tools.visualize` is the command line over them.
 
 Indices: the functions take 0-based `layer` / `head` (they index arrays);
 everything a person reads (panel titles, the page's selectors) counts from 1.
@@ -133,7 +133,7 @@ def write_html(tokens, probs, path, layer=-1, head=0, threshold=0.05,
             "layer": layer, "head": head, "threshold": float(threshold)}
     values = {"COLOR": LINE_COLOR, "HEADING": html.escape(heading),
               "THRESHOLD": html.escape(f"{threshold:g}"), "DATA": _script_json(data)}
-    template = importlib.resources.files("tasks").joinpath(_PAGE_FILE).read_text("utf-8")
+    template = importlib.resources.files("tasks.tools").joinpath(_PAGE_FILE).read_text("utf-8")
     page = re.sub(r"__([A-Z]+)__", lambda match: values[match.group(1)], template)
     with open(path, "w", encoding="utf-8") as file:
         file.write(page)

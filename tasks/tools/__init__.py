@@ -1,0 +1,2 @@
+"""What uses models without training them: semantic search, attention maps,
+feature extraction."""
