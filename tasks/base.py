@@ -4,7 +4,7 @@ A task turns a backbone into a task model, examples into tf.data batches,
 and predictions into its real metric. The runner (`tasks/run.py`) only
 talks to this interface:
 
-    task = TASKS[name](TaskConfig(...))
+    task = catalog.task_class(name)(TaskConfig(..., options={...}))
     model = task.build_model(backbone)             # keras.Model, named outputs
     train = task.build_dataset("train", preprocessor, batch_size, training=True)
     model.compile(optimizer, loss=task.build_losses(), metrics=task.build_metrics())
@@ -21,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from tasks import options as task_options
+
 
 @dataclasses.dataclass
 class TaskConfig:
@@ -32,7 +34,10 @@ class TaskConfig:
     sequence_length: packed length for text tasks (image tasks: image size).
     num_classes: for classification; None reads it from the data.
     text_fields / label_field: column or feature names in the data.
-    options: task-specific settings (e.g. doc_stride, max_answer_length).
+    seed: the run's seed (data order is seeded by build_dataset's `seed`;
+        this one is for what a task draws itself, e.g. TinyBERT augmentation).
+    options: the task's own settings, a dict or its `Options` dataclass
+        (e.g. {"doc_stride": 64}); checked against `Options` (see tasks.options).
     """
 
     data: str = ""
@@ -42,13 +47,25 @@ class TaskConfig:
     num_classes: Optional[int] = None
     text_fields: tuple = ("text",)
     label_field: str = "label"
-    options: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    options: object = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """The options of a task that has none."""
 
 
 class Task:
-    """Base class. Subclasses set `name` and implement the methods below."""
+    """Base class. Subclasses set `name` and implement the methods below.
+
+    Options: a dataclass of `tasks.options.option` fields, the task's own
+    settings with their defaults and help; each is a flag of tasks.run, and
+    `self.options` holds the instance the task runs with.
+    """
 
     name = None
+    Options = NoOptions
     text = True  # False for image tasks: no tokenizer needed
     distills = False  # True: the runner loads a teacher and builds a student (prepare)
     primary_mode = "max"  # "min" for a primary metric that is a loss
@@ -57,6 +74,8 @@ class Task:
 
     def __init__(self, config):
         self.config = config
+        self.options = task_options.parse(type(self).Options, config.options,
+                                          f"--task={self.name}")
 
     def examples(self, split):
         """Raw examples of a split as a list of dicts (or a tf.data.Dataset);

@@ -3,6 +3,8 @@ style) and multi-label. One head on the pooled output ([CLS] for families
 without a pooler); the label kind decides the loss and the metrics.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 
@@ -16,6 +18,7 @@ from tasks.data import embedded
 from tasks.data.pipeline import Bucketing, bucket_lengths_option, make_dataset
 from tasks.data.text_files import read_text_file, split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.options import option
 from tasks.registry import register
 
 
@@ -26,12 +29,32 @@ def text_features(backbone_outputs):
     return backbone_outputs["sequence_output"][:, 0, :]
 
 
+@dataclasses.dataclass
+class TextHeadOptions:
+    """A head on the pooled output, trained on (optionally bucketed) text batches."""
+
+    classifier_dropout: float = option(0.1, "Dropout before the task head.")
+    bucket: bool = option(False, "Pad each training batch to the smallest of 16, 32, 64, ... "
+                          "sequence_length that holds it, batching similar lengths together "
+                          "(evaluation keeps fixed padding; see tasks.data.pipeline).")
+    bucket_lengths: tuple[int, ...] = option((), "Bucketing with these lengths instead (e.g. "
+                                             "24,48,96; sequence_length is added).")
+    bucket_window: int = option(64, "Bucketing: batches grouped by length at a time.")
+
+
+@dataclasses.dataclass
+class ClassificationOptions(TextHeadOptions):
+    labels: tuple[str, ...] = option((), "Label names in id order (default: the training "
+                                     "labels, sorted; numbers numerically).")
+
+
 @register
 class TextClassificationTask(Task):
     """Single-label classification of one text or a pair of texts."""
 
     name = "classification"
     serving_kind = "classifier"
+    Options = ClassificationOptions
 
     def serving_spec(self, sequence_length, truncation):
         """`text` (and `text_b` for pairs) -> probabilities, label, label_name."""
@@ -60,9 +83,9 @@ class TextClassificationTask(Task):
         return read_text_file(split_file(config.data, split), fields)
 
     def labels(self):
-        """Class names, from options["labels"] or the train split (sorted)."""
+        """Class names, from the `labels` option or the train split (sorted)."""
         if self._labels is None:
-            given = self.config.options.get("labels")
+            given = self.options.labels
             if given:
                 self._labels = list(given)
             else:
@@ -88,12 +111,11 @@ class TextClassificationTask(Task):
         return columns
 
     def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
-        """See Task.build_dataset. options["bucket"] (True) or
-        options["bucket_lengths"] (list of ints) pad each training batch to
-        the smallest bucket length holding its longest example, with
-        examples of similar length batched together; options["bucket_window"]
-        (default 64) is how many batches are grouped at a time. Evaluation
-        keeps fixed padding. See tasks.data.pipeline."""
+        """See Task.build_dataset. The `bucket` or `bucket_lengths` option pads
+        each training batch to the smallest bucket length holding its longest
+        example, with examples of similar length batched together
+        (`bucket_window` batches at a time). Evaluation keeps fixed padding.
+        See tasks.data.pipeline."""
         texts = len(self.config.text_fields)
 
         def preprocess(batch):
@@ -101,7 +123,7 @@ class TextClassificationTask(Task):
             return inputs, batch["label"]
 
         bucketing = None
-        lengths = bucket_lengths_option(self.config.options, preprocessor.sequence_length)
+        lengths = bucket_lengths_option(self.options, preprocessor.sequence_length)
         if training and lengths:
 
             def tokenize(batch):
@@ -113,7 +135,7 @@ class TextClassificationTask(Task):
                 return preprocessor.pack(*ids, length=width), labels
 
             bucketing = Bucketing(lengths, tokenize, pack,
-                                  window=int(self.config.options.get("bucket_window", 64)))
+                                  window=self.options.bucket_window)
         return make_dataset(self._columns(split), batch_size, training, preprocess,
                             start_step=start_step, seed=seed, bucketing=bucketing)
 
@@ -125,8 +147,7 @@ class TextClassificationTask(Task):
 
     def build_model(self, backbone):
         features = text_features(backbone(backbone.input))
-        dropout = self.config.options.get("classifier_dropout", 0.1)
-        logits = ClassificationHead(self.num_outputs, dropout=dropout,
+        logits = ClassificationHead(self.num_outputs, dropout=self.options.classifier_dropout,
                                     dtype=backbone.dtype_policy, name="classifier")(features)
         return models.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
 
@@ -162,6 +183,10 @@ class RegressionTask(TextClassificationTask):
     name = "regression"
     serving_kind = "regression"
     primary_metric = "pearson"
+    Options = TextHeadOptions  # a score has no label names
+
+    def labels(self):
+        return []
 
     def encode_labels(self, values):
         return np.array([float(value) for value in values], np.float32)
@@ -184,27 +209,34 @@ class RegressionTask(TextClassificationTask):
                 "mse": float(np.mean((labels - predictions) ** 2))}
 
 
+@dataclasses.dataclass
+class MultiLabelOptions(ClassificationOptions):
+    label_separator: str = option(",", "multilabel: what separates the label names in a "
+                                  "text label field (a list field needs none).")
+
+
 @register
 class MultiLabelTask(TextClassificationTask):
     """Any number of labels per text: a sigmoid per label.
 
     The label field holds a list of names or a string of names separated by
-    options["label_separator"] (default ",").
+    the `label_separator` option (default ",").
     """
 
     name = "multilabel"
+    Options = MultiLabelOptions
     serving_kind = "multilabel"
     primary_metric = "micro_f1"
 
     def _names(self, value):
         if isinstance(value, (list, tuple)):
             return [str(v) for v in value]
-        separator = self.config.options.get("label_separator", ",")
+        separator = self.options.label_separator
         return [v.strip() for v in str(value).split(separator) if v.strip()]
 
     def labels(self):
         if self._labels is None:
-            given = self.config.options.get("labels")
+            given = self.options.labels
             names = set()
             if not given:
                 for row in self.examples(self.config.train_split):

@@ -1,13 +1,14 @@
 """Image classification with ViT: the class token after the final LN -> dense.
 
 Images are resized to the backbone's size and normalized with
-(x - mean) / std in tf.data (options "mean"/"std", default 0.5/0.5: pixels
-in [0, 1] map to [-1, 1], as the original ViT and Hugging Face's ViT
-checkpoints expect); `options["augment"]` lists training augmentations
+(x - mean) / std in tf.data (the `mean`/`std` options, default 0.5/0.5:
+pixels in [0, 1] map to [-1, 1], as the original ViT and Hugging Face's ViT
+checkpoints expect); the `augment` option lists training augmentations
 ("flip": random horizontal flip; "crop": pad by 1/8 and crop back).
 Grayscale images are repeated to the backbone's channel count.
 """
 
+import dataclasses
 import glob
 import os
 
@@ -24,6 +25,7 @@ from tasks.base import Task, labels_and_predictions
 from tasks.data import embedded
 from tasks.data.pipeline import make_dataset
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.options import option
 from tasks.registry import register
 
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -42,6 +44,23 @@ def read_image_folder(folder):
     return paths, names
 
 
+AUGMENTATIONS = ("flip", "crop")
+
+
+@dataclasses.dataclass
+class ImageClassificationOptions:
+    labels: tuple[str, ...] = option((), "Label names in id order (default: the training "
+                                     "labels, sorted; numbers numerically).")
+    classifier_dropout: float = option(0.0, "Dropout before the task head.")
+    mean: float = option(0.5, "image_classification: pixels in [0, 1] are normalized to "
+                         "(x - mean) / std, in training and in the export (0.5/0.5: ViT's "
+                         "[-1, 1]).")
+    std: float = option(0.5, "image_classification: see --mean.")
+    augment: tuple[str, ...] = option((), "image_classification: training augmentations, "
+                                      "flip (random horizontal flip) and/or crop (reflect-pad "
+                                      "by 1/8, random crop back).", choices=AUGMENTATIONS)
+
+
 @register
 class ImageClassificationTask(Task):
     """Top-1 / top-5 classification of images."""
@@ -49,6 +68,7 @@ class ImageClassificationTask(Task):
     name = "image_classification"
     text = False
     primary_metric = "top1_accuracy"
+    Options = ImageClassificationOptions
 
     def __init__(self, config):
         super().__init__(config)
@@ -59,10 +79,8 @@ class ImageClassificationTask(Task):
         """`image_bytes` (JPEG/PNG) -> probabilities, label, label_name; decoded,
         resized and normalized as this task's tf.data pipeline does."""
         height, width, channels = self._image_shape
-        options = self.config.options
         return ServingSpec(kind="image_classifier", image_size=(height, width),
-                           num_channels=channels, mean=float(options.get("mean", 0.5)),
-                           std=float(options.get("std", 0.5)),
+                           num_channels=channels, mean=self.options.mean, std=self.options.std,
                            label_names=tuple(map(str, self.labels())))
 
     def examples(self, split):
@@ -80,7 +98,7 @@ class ImageClassificationTask(Task):
 
     def labels(self):
         if self._labels is None:
-            given = self.config.options.get("labels")
+            given = self.options.labels
             values = self.examples(self.config.train_split)["labels"]
             self._labels = list(given) if given else sorted({v.item() if hasattr(v, "item")
                                                              else v for v in values})
@@ -108,10 +126,9 @@ class ImageClassificationTask(Task):
     def build_dataset(self, split, image_shape, batch_size, training, start_step=0, seed=0):
         """image_shape: the backbone's (height, width, channels)."""
         height, width, channels = image_shape
-        options = self.config.options
-        mean = tf.constant(options.get("mean", 0.5), tf.float32)
-        std = tf.constant(options.get("std", 0.5), tf.float32)
-        augment = options.get("augment", ()) if training else ()
+        mean = tf.constant(self.options.mean, tf.float32)
+        std = tf.constant(self.options.std, tf.float32)
+        augment = self.options.augment if training else ()
 
         def load(batch):
             if "path" in batch:
@@ -136,8 +153,7 @@ class ImageClassificationTask(Task):
     def build_model(self, backbone):
         self._image_shape = tuple(backbone.image_size) + (backbone.num_channels,)
         pooled = backbone(backbone.input)["pooled_output"]
-        dropout = self.config.options.get("classifier_dropout", 0.0)
-        logits = ClassificationHead(self.num_classes, dropout=dropout,
+        logits = ClassificationHead(self.num_classes, dropout=self.options.classifier_dropout,
                                     dtype=backbone.dtype_policy, name="classifier")(pooled)
         return models.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")
 

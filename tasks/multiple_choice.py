@@ -17,17 +17,14 @@ Data (TaskConfig.data):
               Face's SWAG files (startphrase or sent1 + sent2, ending0..3,
               label) read as local files.
 
-Options (TaskConfig.options):
-  context_field  default "context"; rows without it fall back to
-                 "startphrase", "ctx", then "sent1" + " " + "sent2".
-  choices_field  default "choices" (a list, or a JSON list in CSV/TSV);
-                 falls back to "endings", then "ending0", "ending1", ...
-  dropout        of the scoring head (default 0.1).
+Options (`MultipleChoiceOptions`): context_field, choices_field (the
+columns, and the fallbacks when a row lacks them), classifier_dropout.
 TaskConfig.label_field names the label (default "label"). Every example
 of a split must have the same number of choices.
 """
 
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -44,6 +41,7 @@ from tasks.classification import text_features
 from tasks.data.pipeline import make_dataset
 from tasks.data.text_files import split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.options import option
 from tasks.registry import register
 
 SYNTHETIC_TOPICS = (("cat", "dog", "cow", "horse", "pig"),
@@ -84,11 +82,22 @@ def _read_rows(path):
     raise ValueError(f"{path}: expected a .jsonl, .csv or .tsv file.")
 
 
+@dataclasses.dataclass
+class MultipleChoiceOptions:
+    context_field: str = option("context", "multiple_choice: the context column; rows without "
+                                "it fall back to startphrase, ctx, then sent1 + sent2.")
+    choices_field: str = option("choices", "multiple_choice: the choices column (a list, or a "
+                                "JSON list in CSV/TSV); falls back to endings, then ending0, "
+                                "ending1, ...")
+    classifier_dropout: float = option(0.1, "Dropout before the task head.")
+
+
 @register
 class MultipleChoiceTask(Task):
     """Scores every (context, choice) pair; a softmax over an example's choices."""
 
     name = "multiple_choice"
+    Options = MultipleChoiceOptions
 
     def __init__(self, config):
         super().__init__(config)
@@ -117,9 +126,8 @@ class MultipleChoiceTask(Task):
 
     def _example(self, row, split):
         """A row in any of the supported layouts -> {"context", "choices", "label"}."""
-        options = self.config.options
-        context_field = options.get("context_field", "context")
-        choices_field = options.get("choices_field", "choices")
+        context_field = self.options.context_field
+        choices_field = self.options.choices_field
         if context_field in row:
             context = row[context_field]
         elif "startphrase" in row or "ctx" in row:
@@ -129,7 +137,7 @@ class MultipleChoiceTask(Task):
         else:
             raise ValueError(f"A {split!r} row has no context field {context_field!r} (nor "
                              f"startphrase/ctx/sent1); its fields are {sorted(row)}. "
-                             "Set options['context_field'].")
+                             "Set the context_field option.")
         if choices_field in row or "endings" in row:
             choices = row.get(choices_field, row.get("endings"))
             if isinstance(choices, str):  # a JSON list in a CSV/TSV cell
@@ -139,7 +147,7 @@ class MultipleChoiceTask(Task):
         else:
             raise ValueError(f"A {split!r} row has no choices field {choices_field!r} (nor "
                              f"endings/ending0...); its fields are {sorted(row)}. "
-                             "Set options['choices_field'].")
+                             "Set the choices_field option.")
         label = int(row[self.config.label_field])
         if not 0 <= label < len(choices):
             raise ValueError(f"Label {label} is not the index of one of the {len(choices)} "
@@ -183,7 +191,7 @@ class MultipleChoiceTask(Task):
                   for name, tensor in backbone.input.items()}
         flatten = FlattenChoices(name="flatten_choices")
         features = text_features(backbone({name: flatten(x) for name, x in inputs.items()}))
-        head = MultipleChoiceHead(dropout=self.config.options.get("dropout", 0.1),
+        head = MultipleChoiceHead(dropout=self.options.classifier_dropout,
                                   dtype=backbone.dtype_policy, name="multiple_choice_head")
         logits = head(features, inputs["input_word_ids"])
         return models.Model(inputs, {"logits": logits}, name=f"{backbone.name}_{self.name}")

@@ -25,32 +25,23 @@ Data (TaskConfig.data):
                sentence per line, a blank line between documents. A folder
                holds {split}.txt; a single file is split by document, the
                last `validation_fraction` of them the validation split.
-  a TFDS name  e.g. "c4/en": each example's options["text_field"]
+  a TFDS name  e.g. "c4/en": each example's `text_field` option
                ("text") is a document, split into sentences at line breaks
                and sentence ends. Needs a network and is read into memory
                whole (slice it: --train_split "train[:10000]"); tested only
                with stand-in rows. (tasks.data.tfds_reader.is_tfds_name
                takes a name with a dot, "wikipedia/20230601.en", for a file.)
 
-Options (TaskConfig.options):
-  sentence_task    "nsp", "sop" or "none"; default from the backbone: ALBERT
-                   sop, DistilBERT none, others nsp. Without one, pairs are
-                   consecutive segments in document order.
-  max_predictions  masked tokens per sequence at most (20).
-  selection_rate   share of tokens predicted (0.15).
-  whole_word       mask whole words (False); max_ngram spans of up to n
-                   units, ALBERT style (1).
-  segment_words    words per segment: each document's sentences are
-                   packed greedily into segments of up to this many words
-                   (default: what fills about half a sequence,
-                   (sequence_length - 3) * 2 // 5); 0: one sentence each.
-  validation_fraction  of a single file's documents (0.1).
-  pairs_seed       seed of the pairing (0).
+Options: `PretrainingOptions` (masking and segmenting are
+`MaskingOptions`, which the distillation tasks share). Without a sentence
+task, pairs are consecutive segments in document order.
 """
 
+import dataclasses
 import os
 import random
 import re
+from typing import Optional
 
 import keras
 import numpy as np
@@ -66,6 +57,7 @@ from tasks.base import Task
 from tasks.classification import text_features
 from tasks.data.pipeline import make_dataset
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.options import option
 from tasks.registry import register
 
 # A tiny world for the embedded corpus: every word but the adjective is
@@ -137,12 +129,42 @@ def default_sentence_task(backbone):
     return "nsp"
 
 
+@dataclasses.dataclass
+class MaskingOptions:
+    """How documents become masked segment pairs (pretraining and MLM distillation)."""
+
+    max_predictions: int = option(20, "Masked LM: masked tokens per sequence at most.")
+    selection_rate: float = option(0.15, "Masked LM: share of the tokens predicted (80% "
+                                   "[MASK], 10% random, 10% kept).")
+    whole_word: bool = option(False, "Masked LM: mask whole words (all of a word's pieces).")
+    max_ngram: int = option(1, "Masked LM: mask spans of up to n units (words with "
+                            "--whole_word, else pieces), ALBERT's n-gram masking.")
+    segment_words: Optional[int] = option(None, "Words per segment: a document's sentences are "
+                                          "packed greedily into segments of up to this many "
+                                          "words; 0: one sentence each. Default: about half a "
+                                          "sequence, (sequence_length - 3) * 2 // 5.")
+    text_field: str = option("text", "Masked LM on a TFDS dataset: the feature holding a "
+                             "document.")
+    validation_fraction: float = option(0.1, "Masked LM on a single text file: the share of "
+                                        "its documents held out for evaluation.")
+    pairs_seed: int = option(0, "Masked LM: seed of the segment pairing.")
+
+
+@dataclasses.dataclass
+class PretrainingOptions(MaskingOptions):
+    sentence_task: Optional[str] = option(None, "pretraining: the sentence task beside the "
+                                          "masked LM; default the backbone's (ALBERT sop, "
+                                          "DistilBERT none, others nsp).",
+                                          choices=("nsp", "sop", "none"))
+
+
 @register
 class PretrainingTask(Task):
     """Masked LM (+ NSP or SOP) on sentence pairs cut from documents."""
 
     name = "pretraining"
     primary_metric = "mlm_accuracy"
+    Options = PretrainingOptions
 
     def __init__(self, config):
         super().__init__(config)
@@ -152,17 +174,12 @@ class PretrainingTask(Task):
 
     @property
     def sentence_task(self):
-        """The sentence task, "nsp", "sop" or None: options["sentence_task"], else the
-        backbone family's (see default_sentence_task; "nsp" before build_model)."""
-        given = self.config.options.get("sentence_task", "default")
-        if given == "default":
+        """The sentence task, "nsp", "sop" or None: the `sentence_task` option, else
+        the backbone family's (see default_sentence_task; "nsp" before build_model)."""
+        given = self.options.sentence_task
+        if given is None:
             return self._backbone_sentence_task
-        if given in (None, "none", "None", ""):
-            return None
-        if given not in ("nsp", "sop"):
-            raise ValueError(f"options['sentence_task'] must be 'nsp', 'sop' or 'none', "
-                             f"not {given!r}.")
-        return given
+        return None if given == "none" else given
 
     def serving_spec(self, sequence_length, truncation):
         """Served as its backbone: `text` -> sequence_output, pooled_output."""
@@ -174,19 +191,18 @@ class PretrainingTask(Task):
     def documents(self, split):
         """The split's documents, each a list of sentences (read once, then kept)."""
         if split not in self._documents:
-            data, options = self.config.data, self.config.options
+            data, options = self.config.data, self.options
             if not data:
                 documents = grammar_documents(SYNTHETIC_DOCUMENTS.get(split, 150),
                                               seed=0 if split == "train" else 1)
             elif is_tfds_name(data):
-                field = options.get("text_field", "text")
+                field = options.text_field
                 documents = [split_sentences(row[field]) for row in load_tfds(data, split)]
             elif os.path.isdir(data):
                 documents = read_documents(os.path.join(data, f"{split}.txt"))
             else:
                 documents = read_documents(data)
-                cut = len(documents) - round(len(documents) * options.get(
-                    "validation_fraction", 0.1))
+                cut = len(documents) - round(len(documents) * options.validation_fraction)
                 documents = documents[:cut] if split == self.config.train_split else \
                     documents[cut:]
             self._documents[split] = [d for d in documents if d]
@@ -201,9 +217,10 @@ class PretrainingTask(Task):
         key = (split, self.sentence_task)
         if key not in self._pairs:
             documents = self.documents(split)
-            words = self.config.options.get("segment_words",
-                                            (self.config.sequence_length - 3) * 2 // 5)
-            seed = self.config.options.get("pairs_seed", 0)
+            words = self.options.segment_words
+            if words is None:
+                words = (self.config.sequence_length - 3) * 2 // 5
+            seed = self.options.pairs_seed
             if self.sentence_task == "nsp":
                 pairs = next_sentence_pairs(documents, seed, max_words=words or None)
             else:  # sop, or MLM alone: consecutive segments, put back in order
@@ -219,12 +236,11 @@ class PretrainingTask(Task):
         return self._pairs[key]
 
     def masker(self, vocabulary):
-        options = self.config.options
+        options = self.options
         return MaskedLMMasker.from_vocabulary(
-            vocabulary, max_predictions=int(options.get("max_predictions", 20)),
-            selection_rate=float(options.get("selection_rate", 0.15)),
-            whole_word=bool(options.get("whole_word", False)),
-            max_ngram=int(options.get("max_ngram", 1)))
+            vocabulary, max_predictions=options.max_predictions,
+            selection_rate=options.selection_rate, whole_word=options.whole_word,
+            max_ngram=options.max_ngram)
 
     def build_dataset(self, split, preprocessor, batch_size, training, start_step=0, seed=0):
         """(features, labels, sample weights) batches; see the module docstring.

@@ -22,15 +22,13 @@ tokens' character spans. SQuAD v2.0: the null score is the lowest
 start_logit[0] + end_logit[0] over the example's windows; the answer is ""
 when null score - best span score > `null_score_threshold`.
 
-Options (TaskConfig.options): doc_stride (128), max_query_length (64),
-n_best_size (20), max_answer_length (30), null_score_threshold (0.0),
-version_2 (None: True when the split has unanswerable questions),
-tfds_data_dir (None).
+Options: `QuestionAnsweringOptions`.
 """
 
 import dataclasses
 import re
 import zlib
+from typing import Optional
 
 import keras
 import numpy as np
@@ -43,6 +41,7 @@ from tasks.training import metrics
 from tasks.base import Task
 from tasks.data import squad
 from tasks.data.pipeline import make_dataset
+from tasks.options import option
 from tasks.registry import register
 
 SYNTHETIC_TRAIN_SIZE = 3000
@@ -249,6 +248,24 @@ def decode_answers(examples, features, start_logits, end_logits, n_best_size=20,
     return answers
 
 
+@dataclasses.dataclass
+class QuestionAnsweringOptions:
+    doc_stride: int = option(128, "question_answering: tokens between the starts of a long "
+                             "context's windows.")
+    max_query_length: int = option(64, "question_answering: question tokens kept.")
+    n_best_size: int = option(20, "question_answering: start and end candidates per window "
+                              "when reading the answer.")
+    max_answer_length: int = option(30, "question_answering: longest answer, in tokens (also "
+                                    "the export's).")
+    null_score_threshold: float = option(0.0, "question_answering, SQuAD 2.0: answer \"\" when "
+                                         "null score - best span score exceeds this.")
+    version_2: Optional[bool] = option(None, "question_answering: SQuAD 2.0 scoring (no-answer "
+                                       "questions); default: when the split has unanswerable "
+                                       "questions.")
+    tfds_data_dir: Optional[str] = option(None, "question_answering: TFDS data_dir of --data "
+                                          "(a prepared squad dataset).")
+
+
 @register
 class QuestionAnsweringTask(Task):
     """SQuAD-style span extraction (v1.1, and v2.0 with unanswerable questions).
@@ -259,6 +276,7 @@ class QuestionAnsweringTask(Task):
     """
 
     name = "question_answering"
+    Options = QuestionAnsweringOptions
 
     def serving_spec(self, sequence_length, truncation):
         """`text` (the question), `text_b` (the context) -> the best span's
@@ -266,18 +284,10 @@ class QuestionAnsweringTask(Task):
         window: a context longer than the sequence is truncated)."""
         return ServingSpec(kind="span", text_inputs=("text", "text_b"),
                            sequence_length=sequence_length, truncation=truncation,
-                           max_answer_length=self.max_answer_length)
+                           max_answer_length=self.options.max_answer_length)
 
     def __init__(self, config):
         super().__init__(config)
-        options = config.options
-        self.doc_stride = int(options.get("doc_stride", 128))
-        self.max_query_length = int(options.get("max_query_length", 64))
-        self.n_best_size = int(options.get("n_best_size", 20))
-        self.max_answer_length = int(options.get("max_answer_length", 30))
-        self.null_score_threshold = float(options.get("null_score_threshold", 0.0))
-        self.version_2 = options.get("version_2")
-        self.tfds_data_dir = options.get("tfds_data_dir")
         self._examples = {}
         self._features = {}
 
@@ -285,7 +295,7 @@ class QuestionAnsweringTask(Task):
         if split not in self._examples:
             if self.config.data:
                 self._examples[split] = squad.load_squad(self.config.data, split,
-                                                         self.tfds_data_dir)
+                                                         self.options.tfds_data_dir)
             else:
                 size = (SYNTHETIC_TRAIN_SIZE if split == self.config.train_split
                         else SYNTHETIC_EVAL_SIZE)
@@ -307,7 +317,7 @@ class QuestionAnsweringTask(Task):
         if cached is None or cached[0] is not preprocessor.tokenizer:
             features = build_features(
                 self.examples(split), preprocessor.tokenizer, preprocessor.sequence_length,
-                self.doc_stride, self.max_query_length)
+                self.options.doc_stride, self.options.max_query_length)
             cached = self._features[key] = (preprocessor.tokenizer, features)
         return cached[1]
 
@@ -353,13 +363,13 @@ class QuestionAnsweringTask(Task):
         examples = self.examples(split)
         features = self.features(split, preprocessor)
         outputs = model.predict(features.inputs, batch_size=batch_size, verbose=0)
-        version_2 = self.version_2
+        version_2 = self.options.version_2
         if version_2 is None:
             version_2 = any(example["is_impossible"] for example in examples)
         return decode_answers(
             examples, features, np.asarray(outputs["start_logits"]),
-            np.asarray(outputs["end_logits"]), self.n_best_size, self.max_answer_length,
-            bool(version_2), self.null_score_threshold)
+            np.asarray(outputs["end_logits"]), self.options.n_best_size, self.options.max_answer_length,
+            bool(version_2), self.options.null_score_threshold)
 
     def evaluate(self, model, split, preprocessor, batch_size):
         """SQuAD's exact match and F1 (percent) over the split's questions."""

@@ -1,8 +1,9 @@
 """The task registry: every task kind registers itself with `@register`.
 
-`tasks.catalog` imports each task module once (as `zoo` imports its family
-modules), so the runner, the --task flag and TinyBERT's inner task all read
-this one table; nothing else lists the task names.
+This module only holds the table, so every task module can import it;
+`tasks.catalog` imports the task modules (as `zoo` imports its family
+modules) and is where the runner and the --task flag read the full list.
+Nothing else lists the task names.
 """
 
 import difflib
@@ -20,19 +21,14 @@ def register(task_class):
     return task_class
 
 
-def _load():
-    import tasks.catalog  # noqa: F401 (importing the task modules registers them)
-
-
 def names():
-    """Sorted names of every task kind."""
-    _load()
+    """Sorted names of the task kinds registered so far (all of them once
+    tasks.catalog is imported)."""
     return sorted(_TASKS)
 
 
 def task_class(name):
-    """The Task class called `name`; an unknown name lists the close matches."""
-    _load()
+    """The registered Task class called `name`; an unknown name lists the close matches."""
     if name not in _TASKS:
         close = difflib.get_close_matches(str(name), _TASKS, n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(close)}?" if close else ""

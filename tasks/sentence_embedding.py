@@ -21,6 +21,8 @@ the mean reciprocal rank; cosine the Spearman correlation of cos(u, v) with
 the scores; softmax the classifier's accuracy.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 from absl import logging
@@ -28,12 +30,14 @@ from keras import ops
 
 from export.spec import ServingSpec
 from kerasbert import models
+from kerasbert.layers.pooling import TOKEN_POOLINGS
 from tasks.training import metrics
 from tasks.base import Task
 from tasks.data import paraphrases
 from tasks.data.pipeline import make_dataset
 from tasks.data.text_files import read_text_file, split_file
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.options import option
 from tasks.registry import register
 from zoo.sentence_encoder import SentenceEncoder, unit_length
 
@@ -80,27 +84,38 @@ class InBatchRankingLoss(keras.losses.Loss):
 # ------------------------------------------------------------------ the task
 
 
+@dataclasses.dataclass
+class SentenceEmbeddingOptions:
+    objective: str = option("ranking", "sentence_embedding: ranking (in-batch negatives, pairs "
+                            "only), softmax (a classifier over (u, v, |u-v|), NLI labels) or "
+                            "cosine (cos(u, v) regressed on a 0-1 score label).",
+                            choices=OBJECTIVES)
+    pooling: str = option("mean", "Pooling of the token vectors into one per text.",
+                          choices=TOKEN_POOLINGS)
+    normalize_embeddings: bool = option(True, "sentence_embedding: L2-normalize the embeddings "
+                                        "the encoder returns (a dot product is a cosine).")
+    similarity_scale: float = option(20.0, "sentence_embedding, ranking: the cosine "
+                                     "similarities' scale (inverse temperature) in the softmax.")
+    labels: tuple[str, ...] = option((), "Label names in id order (default: the training "
+                                     "labels, sorted; numbers numerically).")
+
+
 @register
 class SentenceEmbeddingTask(Task):
-    """options: objective (ranking), scale (20.0, ranking's inverse
-    temperature), pooling (mean), normalize (True: unit-length embeddings,
-    so a dot product is a cosine), labels (softmax: class names).
+    """A siamese model over one SentenceEncoder (options: SentenceEmbeddingOptions).
     text_fields: the pair's two columns (default "text", "text_b");
     label_field: the label or score (softmax, cosine)."""
 
     name = "sentence_embedding"
     takes_sentence_encoder = True  # the runner passes a loaded SentenceEncoder whole
+    Options = SentenceEmbeddingOptions
 
     def __init__(self, config):
         super().__init__(config)
         # The runner's default is one field ("text"); pairs default to text, text_b.
         self.text_fields = (("text", "text_b") if tuple(config.text_fields) == ("text",)
                             else tuple(config.text_fields))
-        options = config.options
-        self.objective = options.get("objective", "ranking")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"Unknown objective {self.objective!r}; one of {OBJECTIVES}.")
-        self.scale = float(options.get("scale", 20.0))
+        self.objective = self.options.objective
         self._labels = None
 
     # ----------------------------------------------------------- data
@@ -128,7 +143,7 @@ class SentenceEmbeddingTask(Task):
     def labels(self):
         """softmax: class names, from options["labels"] or the training labels (sorted)."""
         if self._labels is None:
-            given = self.config.options.get("labels")
+            given = self.options.labels
             self._labels = list(given) if given else sorted(
                 {str(row[self.config.label_field])
                  for row in self.examples(self.config.train_split)})
@@ -177,17 +192,20 @@ class SentenceEmbeddingTask(Task):
     def build_model(self, backbone):
         """A siamese model around one SentenceEncoder (`backbone` itself when it
         is one, e.g. a loaded Sentence-Transformers folder)."""
-        options = self.config.options
+        options = self.options
         if isinstance(backbone, SentenceEncoder):
             encoder = backbone
-            for option, own in (("pooling", encoder.pooling), ("normalize", encoder.normalize)):
-                if option in options and options[option] != own:
+            defaults = SentenceEmbeddingOptions()
+            for name, own in (("pooling", encoder.pooling),
+                              ("normalize_embeddings", encoder.normalize)):
+                requested = getattr(options, name)
+                if requested != own and requested != getattr(defaults, name):
                     logging.warning("The loaded sentence encoder keeps its own %s=%s; the "
-                                    "requested %s=%s is not applied.", option, own, option,
-                                    options[option])
+                                    "requested %s=%s is not applied.", name, own, name,
+                                    requested)
         else:
-            encoder = SentenceEncoder(backbone, pooling=options.get("pooling", "mean"),
-                                      normalize=bool(options.get("normalize", True)),
+            encoder = SentenceEncoder(backbone, pooling=options.pooling,
+                                      normalize=options.normalize_embeddings,
                                       name=f"{backbone.name}_sentence_encoder")
         if "pooler" in [layer.name for layer in encoder.backbone.layers]:
             # The pooler feeds no embedding (cls pooling reads the last layer's
@@ -200,7 +218,7 @@ class SentenceEmbeddingTask(Task):
         u, v = [encoder({name: inputs[f"{side}_{name}"] for name in encoder.input})["embedding"]
                 for side in SIDES]
         if self.objective == "ranking":
-            outputs = {"similarity": similarity_logits(u, v, self.scale)}
+            outputs = {"similarity": similarity_logits(u, v, options.similarity_scale)}
         elif self.objective == "cosine":
             outputs = {"similarity": cosine_similarity(u, v)}
         else:

@@ -10,13 +10,10 @@ Long sentences keep their first `sequence_length - 2` pieces: training
 drops the words beyond, and evaluation counts them as predicted "O" (so a
 too-short sequence_length shows up as lost recall, not as a crash).
 
-TaskConfig.options:
-  labels   the tag names in id order; default: the training split's tags,
-           sorted, "O" first.
-  dropout  of the tagging head (default 0.1).
-  scheme   tagging scheme for entity F1 (default "IOB2"; the original
-           CoNLL-2003 files are "IOB1").
+Options: `TaggingOptions` (labels, classifier_dropout, scheme).
 """
+
+import dataclasses
 
 import keras
 import numpy as np
@@ -27,6 +24,7 @@ from kerasbert.layers.heads import ClassificationHead
 from export.spec import ServingSpec
 from kerasbert.text.packing import InputPacker
 from tasks.base import Task
+from tasks.options import option
 from tasks.data import conll
 from tasks.data.pipeline import make_dataset
 from tasks.registry import register
@@ -70,11 +68,22 @@ def encode(tokenizer, words, tag_ids, sequence_length):
     return features, labels, weights, positions.to_tensor(-1)
 
 
+@dataclasses.dataclass
+class TaggingOptions:
+    labels: tuple[str, ...] = option((), "Label names in id order (tagging default: the "
+                                     "training split's tags, sorted, O first).")
+    classifier_dropout: float = option(0.1, "Dropout before the task head.")
+    scheme: str = option("IOB2", "tagging: the scheme entity F1 reads (IOB2: B- on every "
+                         "entity; IOB1: the original CoNLL-2003 files).",
+                         choices=("IOB2", "IOB1"))
+
+
 @register
 class TaggingTask(Task):
     """Named-entity style tagging: a dense layer on every token's vector."""
 
     name = "tagging"
+    Options = TaggingOptions
 
     def serving_spec(self, sequence_length, truncation):
         """`text` -> per-token `tags` (the tag of each word's first sub-token)."""
@@ -84,8 +93,7 @@ class TaggingTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self._examples = {}
-        given = config.options.get("labels")
-        self._labels = list(given) if given else None
+        self._labels = list(self.options.labels) or None
 
     # Data.
 
@@ -122,7 +130,7 @@ class TaggingTask(Task):
                 tags += [index[tag] for tag in example["tags"]]
             except KeyError as error:
                 raise ValueError(f"Tag {error.args[0]!r} is not among the labels {self.labels()}; "
-                                 "set TaskConfig.options['labels'].") from None
+                                 "set the labels option.") from None
         ragged = tf.RaggedTensor.from_row_lengths
         # "example" first: make_dataset counts the examples on the first column.
         return {"example": np.arange(len(examples)),
@@ -163,7 +171,7 @@ class TaggingTask(Task):
         inputs = backbone.input
         sequence_output = backbone(inputs)["sequence_output"]
         head = ClassificationHead(len(self.labels()),
-                                  dropout=self.config.options.get("dropout", 0.1),
+                                  dropout=self.options.classifier_dropout,
                                   dtype=backbone.dtype_policy, name="tagging_head")
         return models.Model(inputs, {"logits": head(sequence_output)},
                            name=f"{backbone.name}_{self.name}")
@@ -217,7 +225,7 @@ class TaggingTask(Task):
 
         true = [example["tags"] for example in self.examples(split)]
         predicted = self.predict_tags(model, split, preprocessor, batch_size)
-        scores = entity_f1(true, predicted, scheme=self.config.options.get("scheme", "IOB2"))
+        scores = entity_f1(true, predicted, scheme=self.options.scheme)
         right = sum(t == p for tags, guess in zip(true, predicted) for t, p in zip(tags, guess))
         accuracy = right / max(sum(len(tags) for tags in true), 1)
         return {"f1": float(scores["f1"]), "precision": float(scores["precision"]),

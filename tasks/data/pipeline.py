@@ -99,16 +99,13 @@ def bucket_lengths(sequence_length, lengths=None, smallest=16):
 def bucket_lengths_option(options, sequence_length) -> Optional[list]:
     """The bucket lengths a task's options ask for, or None (fixed padding).
 
-    options["bucket_lengths"]: a list of ints (see `bucket_lengths`);
-    options["bucket"]: True for powers of two. (options["bucket_window"],
-    read by the tasks, sets `Bucketing.window`.)
+    options.bucket_lengths: ints (see `bucket_lengths`); options.bucket: True
+    for powers of two. (options.bucket_window, read by the tasks, sets
+    `Bucketing.window`.)
     """
-    given = options.get("bucket_lengths")
-    if given:
-        if isinstance(given, str):  # "16,32,64" from a flag or a config file
-            given = [int(n) for n in given.split(",") if n.strip()]
-        return bucket_lengths(sequence_length, given)
-    if options.get("bucket"):
+    if options.bucket_lengths:
+        return bucket_lengths(sequence_length, list(options.bucket_lengths))
+    if options.bucket:
         return bucket_lengths(sequence_length)
     return None
 

@@ -12,9 +12,9 @@ head for (a Hugging Face BertForMaskedLM / BertForPreTraining folder, a
 Google TF1 BERT checkpoint, a keras-hub BertMaskedLM preset), or the
 model.keras of a `--task=pretraining` run.
 
-Options (TaskConfig.options, from flags): student_layers, temperature (2.0),
-alpha_ce (5.0), alpha_mlm (2.0), alpha_cos (1.0), alpha_mse (0.0), and the
-pretraining task's data options (max_predictions, whole_word, ...).
+Options: `DistilBertOptions`: student_layers, temperature, the alpha_*
+loss weights, and the pretraining task's masking options (max_predictions,
+whole_word, ...).
 
 Saved (model.keras): the student with its MLM head, a plain pretraining
 task model; `zoo.load("model.keras")` gives its DistilBertBackbone for
@@ -29,7 +29,9 @@ from tasks.distillation.base import DistillationTask
 from tasks.distillation.distiller import Distiller
 from tasks.distillation.objectives import DistilBertObjective
 from tasks.distillation.students import distilbert_student
-from tasks.pretraining import PretrainingTask
+from tasks import options as task_options
+from tasks.options import option
+from tasks.pretraining import MaskingOptions, PretrainingOptions, PretrainingTask
 from tasks.registry import register
 
 
@@ -41,17 +43,35 @@ def sentence_task_of(model):
     return "none"
 
 
+@dataclasses.dataclass
+class DistilBertOptions(MaskingOptions):
+    student_layers: tuple[int, ...] = option((), "distill_distilbert: teacher layers (0-based) "
+                                             "the student copies; default half of them, evenly "
+                                             "spread (12 -> 0,2,4,7,9,11).")
+    temperature: float = option(2.0, "Distillation: softmax temperature of the soft targets.")
+    alpha_ce: float = option(5.0, "distill_distilbert: weight of the KL loss on the teacher's "
+                             "soft targets.")
+    alpha_mlm: float = option(2.0, "distill_distilbert: weight of the masked-LM loss.")
+    alpha_cos: float = option(1.0, "distill_distilbert: weight of the hidden-state cosine "
+                              "loss.")
+    alpha_mse: float = option(0.0, "distill_distilbert: weight of the logits MSE.")
+
+
 @register
 class DistilBertDistillationTask(DistillationTask, PretrainingTask):
     """Masked-LM distillation into a DistilBERT student."""
 
     name = "distill_distilbert"
     primary_metric = "mlm_accuracy"
+    Options = DistilBertOptions
 
     def __init__(self, config):
-        options = {**config.options, "sentence_task": "none"}
-        super().__init__(dataclasses.replace(config, options=options))
+        super().__init__(config)
         self.teacher = None
+
+    @property
+    def sentence_task(self):
+        return None  # DistilBERT has neither segment embeddings nor a pooler
 
     # ------------------------------------------------ teacher, student
 
@@ -64,15 +84,17 @@ class DistilBertDistillationTask(DistillationTask, PretrainingTask):
         overrides = dict(overrides or {})
 
         def make_builder(saved):  # the pretraining task the teacher was saved by
+            masking = {name: getattr(self.options, name)
+                       for name in task_options.names(MaskingOptions)}
             return PretrainingTask(TaskConfig(
                 sequence_length=self.config.sequence_length,
-                options={**self.config.options, "sentence_task": sentence_task_of(saved)})
+                options=PretrainingOptions(**masking, sentence_task=sentence_task_of(saved)))
             ).build_model
 
         self.teacher, teacher_backbone = models.load_teacher(
             teacher, make_builder, "mlm_logits", overrides.get("dtype"))
         self.teacher_backbone = teacher_backbone
-        layers = self.config.options.get("student_layers")
+        layers = list(self.options.student_layers) or None
         return distilbert_student(teacher_backbone, layers=layers, **models.INTERNALS,
                                   **overrides)
 
@@ -85,9 +107,11 @@ class DistilBertDistillationTask(DistillationTask, PretrainingTask):
         self.student_model = super().build_model(backbone)
         self.student_model.get_layer("mlm_head").set_weights(
             self.teacher.get_layer("mlm_head").get_weights())
-        options = self.config.options
-        objective = DistilBertObjective(**{name: float(options[name]) for name in (
-            "temperature", "alpha_ce", "alpha_mlm", "alpha_cos", "alpha_mse") if name in options})
+        options = self.options
+        objective = DistilBertObjective(
+            temperature=options.temperature, alpha_ce=options.alpha_ce,
+            alpha_mlm=options.alpha_mlm, alpha_cos=options.alpha_cos,
+            alpha_mse=options.alpha_mse)
         return Distiller(self.teacher, models.training_view(self.student_model, backbone),
                          objective, name=f"{backbone.name}_distiller")
 

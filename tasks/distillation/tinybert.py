@@ -10,7 +10,7 @@ The result is a general TinyBERT: model.keras is the student backbone.
 Task distillation: on a task's data (the inner task, `distill_task`:
 classification, regression, multilabel or tagging), stage 1 repeats the
 intermediate losses and stage 2 learns the teacher's predictions (soft
-cross-entropy; MSE for regression). `stage` = "both" (default) runs stage 1
+cross-entropy; MSE for regression). `distill_stage` = "both" (default) runs stage 1
 for the first `intermediate_fraction` (0.5) of the steps, then stage 2, in
 one resumable run. The teacher is a fine-tuned model of the same task (the
 model.keras of a tasks.run run, or a Hugging Face sequence classifier);
@@ -18,26 +18,27 @@ the student usually a general TinyBERT (`--student=runs/general/model.keras`).
 `augment_copies` > 0 adds TinyBERT's data augmentation to the training split
 (words replaced by a masked LM's predictions; see augmentation.py).
 
-Options: layer_map (teacher layer per student layer, 1-based; default
-uniform), temperature (1.0), stage, intermediate_fraction, distill_task,
-augment_copies (0), augment_model, augment_probability (0.4),
-augment_top_k (15).
+Options: `TinyBertGeneralOptions` (the layer map and the pretraining
+task's masking options) and `TinyBertTaskOptions`; task distillation also
+takes the inner task's own options (labels, bucket, ...), passed to it.
 """
 
 import dataclasses
 import math
 import os
-
+from typing import Optional
 
 import zoo
+from tasks import options as task_options
 from tasks.base import Task
 from tasks.distillation import models
 from tasks.distillation.base import DistillationTask
 from tasks.distillation.distiller import Distiller
 from tasks.distillation.objectives import TinyBertObjective, check_compatible
 from tasks.distillation.students import check_layer_map, uniform_layer_map
-from tasks.pretraining import PretrainingTask
-from tasks import registry
+from tasks.options import OptionError, option
+from tasks.pretraining import MaskingOptions, PretrainingTask
+from tasks import classification, registry, tagging  # noqa: F401 (registers the inner kinds)
 from tasks.registry import register
 
 # Inner task -> (prediction loss kind, per-token outputs).
@@ -93,12 +94,45 @@ def teacher_backbone_only(teacher, dtype_override):
     return models.with_internals(backbone, **dtype_override)
 
 
+_LAYER_MAP_HELP = ("distill_tinybert_*: the teacher layer (1-based) each student layer "
+                   "learns from; default uniform (12 -> 4: 3,6,9,12).")
+
+
+@dataclasses.dataclass
+class TinyBertGeneralOptions(MaskingOptions):
+    layer_map: tuple[int, ...] = option((), _LAYER_MAP_HELP)
+
+
+@dataclasses.dataclass
+class TinyBertTaskOptions:
+    layer_map: tuple[int, ...] = option((), _LAYER_MAP_HELP)
+    distill_task: str = option("classification", "distill_tinybert_task: the task the teacher "
+                               "was fine-tuned on; its options (labels, ...) apply too.",
+                               choices=tuple(DISTILLABLE_TASKS))
+    distill_stage: str = option("both", "distill_tinybert_task: intermediate (hidden states "
+                                "and attention), prediction (the teacher's outputs) or both, "
+                                "one after the other.",
+                                choices=("intermediate", "prediction", "both"))
+    intermediate_fraction: float = option(0.5, "distill_tinybert_task with stage both: share "
+                                          "of the steps on the intermediate layers.")
+    temperature: float = option(1.0, "Distillation: softmax temperature of the soft targets.")
+    augment_copies: int = option(0, "distill_tinybert_task: TinyBERT data augmentation, "
+                                 "copies per training example (0: off).")
+    augment_model: Optional[str] = option(None, "The masked LM that proposes replacement words "
+                                          "for --augment_copies (a BERT checkpoint with its MLM "
+                                          "head: a path, hub handle or preset name such as "
+                                          "bert_base_uncased).")
+    augment_probability: float = option(0.4, "Augmentation: chance each eligible word is "
+                                        "replaced.")
+    augment_top_k: int = option(15, "Augmentation: replacement candidates per word.")
+
+
 class _TinyBertMixin(DistillationTask):
     """What both TinyBERT tasks share: the layer map."""
 
     def layer_map(self, student_backbone):
         teacher_layers = self.teacher_backbone.num_layers
-        given = self.config.options.get("layer_map")
+        given = list(self.options.layer_map)
         if given:
             return check_layer_map(given, teacher_layers, student_backbone.num_layers)
         return uniform_layer_map(teacher_layers, student_backbone.num_layers)
@@ -111,11 +145,15 @@ class TinyBertGeneralTask(_TinyBertMixin, PretrainingTask):
     name = "distill_tinybert_general"
     primary_metric = "distillation_loss"
     primary_mode = "min"
+    Options = TinyBertGeneralOptions
 
     def __init__(self, config):
-        options = {**config.options, "sentence_task": "none"}
-        super().__init__(dataclasses.replace(config, options=options))
+        super().__init__(config)
         self.teacher = None
+
+    @property
+    def sentence_task(self):
+        return None  # consecutive segments, no sentence head: the hidden states are the target
 
     def prepare(self, teacher, student=None, overrides=None):
         overrides = dict(overrides or {})
@@ -150,20 +188,30 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
     """Task distillation: intermediate layers, then predictions, on task data."""
 
     name = "distill_tinybert_task"
+    Options = TinyBertTaskOptions
 
     def __init__(self, config):
-        super().__init__(config)
-        kind = config.options.get("distill_task", "classification")
-        if kind not in DISTILLABLE_TASKS:
-            raise ValueError(f"distill_task {kind!r} cannot be distilled here; choose one of "
-                             f"{sorted(DISTILLABLE_TASKS)}.")
-        self.inner = registry.task_class(kind)(config)
+        # Its own options here; the rest belong to the inner task (labels, ...).
+        given = config.options
+        if dataclasses.is_dataclass(given):
+            given = dataclasses.asdict(given)
+        own = set(task_options.names(TinyBertTaskOptions))
+        super().__init__(dataclasses.replace(
+            config, options={k: v for k, v in given.items() if k in own}))
+        kind = self.options.distill_task
+        inner_config = dataclasses.replace(
+            config, options={k: v for k, v in given.items() if k not in own})
+        try:
+            self.inner = registry.task_class(kind)(inner_config)
+        except OptionError as error:
+            raise OptionError(f"{error} {task_options.describe(TinyBertTaskOptions, self.name)}"
+                              ) from None
         self.prediction_kind, self.per_token = DISTILLABLE_TASKS[kind]
         self.teacher = None
         self.objective = None
         self.train_steps = None
         self._augmented = None
-        if int(config.options.get("augment_copies", 0) or 0) > 0:
+        if self.options.augment_copies > 0:
             if kind == "tagging":
                 raise ValueError("augment_copies: word replacement would break the tag "
                                  "alignment of tagging data; augment classification-style "
@@ -199,17 +247,16 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
         if self._augmented is None:
             from tasks.distillation.augmentation import MlmAugmenter, augment_rows
 
-            options = self.config.options
-            path = options.get("augment_model")
+            options = self.options
+            path = options.augment_model
             if not path:
                 raise ValueError("augment_copies > 0 needs augment_model: a masked-LM checkpoint "
                                  "(e.g. the BERT the teacher was fine-tuned from).")
             augmenter = MlmAugmenter(
                 zoo.load(path, with_head=True), zoo.load_preprocessor(path).tokenizer,
-                copies=int(options["augment_copies"]),
-                probability=float(options.get("augment_probability", 0.4)),
-                top_k=int(options.get("augment_top_k", 15)),
-                sequence_length=self.config.sequence_length, seed=int(options.get("seed", 0)))
+                copies=options.augment_copies, probability=options.augment_probability,
+                top_k=options.augment_top_k, sequence_length=self.config.sequence_length,
+                seed=self.config.seed)
             self._augmented = augment_rows(rows, list(self.config.text_fields), augmenter)
         return self._augmented
 
@@ -224,8 +271,7 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
     def build_model(self, backbone):
         if self.teacher is None:
             raise ValueError("Call prepare(teacher) first: distillation needs the teacher.")
-        options = self.config.options
-        stage = options.get("stage", "both")
+        stage = self.options.distill_stage
         layer_map = self.layer_map(backbone)
         check_compatible(self.teacher_backbone, backbone, layer_map,
                          needs_attention=stage != "prediction",
@@ -234,7 +280,7 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
         self.student_model = self.inner.build_model(backbone)
         self.objective = TinyBertObjective(
             layer_map, stage=stage, prediction_kind=self.prediction_kind,
-            temperature=float(options.get("temperature", 1.0)), per_token=self.per_token)
+            temperature=self.options.temperature, per_token=self.per_token)
         if self.train_steps:
             self.set_train_steps(self.train_steps)
         return Distiller(self.teacher, models.training_view(self.student_model, backbone),
@@ -243,7 +289,7 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
     def set_train_steps(self, steps):
         """With stage "both": stage 2 starts after intermediate_fraction of `steps`."""
         self.train_steps = steps
-        fraction = float(self.config.options.get("intermediate_fraction", 0.5))
+        fraction = self.options.intermediate_fraction
         if self.objective is not None:
             self.objective.switch_step = math.ceil(fraction * steps)
 

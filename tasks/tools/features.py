@@ -21,8 +21,10 @@ partial one. The .npy is filled through a memory map, a batch at a time:
 the features are never all in memory.
 """
 
+import dataclasses
 import os
 import time
+from typing import Optional
 
 import keras
 import numpy as np
@@ -35,6 +37,7 @@ from kerasbert.layers.pooling import POOLINGS, TOKEN_POOLINGS
 from tasks.base import Task
 from tasks.data import embedded
 from tasks.data.text_files import read_lines, read_text_file
+from tasks.options import option
 from tasks.registry import register
 
 FORMATS = (".npy", ".tfrecord")
@@ -125,16 +128,30 @@ def feature_model(backbone, pooling="mean"):
     return models.Model(inputs, {"features": features}, name=f"{backbone.name}_features")
 
 
+@dataclasses.dataclass
+class FeatureOptions:
+    pooling: str = option("mean", "Pooling of the token vectors: cls/mean/max give one vector "
+                          "per text; last4_sum, last4_concat and weighted (untrained: the plain "
+                          "average of the layers) one per token, zero at padding; all_layers "
+                          "every layer per token [seq, layers, H] (extract_features).",
+                          choices=POOLINGS)
+    features_output: Optional[str] = option(None, "extract_features: the output file, .npy "
+                                            "(per-token poolings add <stem>.mask.npy) or "
+                                            ".tfrecord (a tf.train.Example per text). Default: "
+                                            "<model_dir>/features.npy.")
+
+
 @register
 class FeatureExtractionTask(Task):
     """Features of every text of `config.data`; the runner extracts, never trains.
 
     examples(split) is the whole file (extraction has no splits), so a preset
     can learn its vocabulary from the very texts it encodes.
-    options["pooling"]: one of POOLINGS (default "mean").
+    Options: FeatureOptions.
     """
 
     name = "extract_features"
+    Options = FeatureOptions
 
     def __init__(self, config):
         super().__init__(config)
@@ -142,7 +159,7 @@ class FeatureExtractionTask(Task):
 
     @property
     def pooling(self):
-        return self.config.options.get("pooling", "mean")
+        return self.options.pooling
 
     def columns(self):
         """read_texts(config.data, config.text_fields), read once."""

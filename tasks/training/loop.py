@@ -14,25 +14,32 @@ import json
 import os
 import shutil
 import tempfile
+from typing import Optional
 
 import keras
 import tensorflow as tf
 from absl import logging
 
+from tasks.options import option
 from tasks.training import distributed
 
 
 @dataclasses.dataclass
 class TrainingSettings:
-    model_dir: str
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    train_steps: int = 1000
-    steps_per_loop: int = 100
-    eval_every_loops: int = 1
-    jit_compile: bool = False
-    seed: int = 0
-    max_checkpoints: int = 3
+    """What the training loop reads; the runner's RunSettings extends it (each a flag)."""
+
+    model_dir: Optional[str] = option(None, "Checkpoints, logs, metrics.json, model.keras. "
+                                      "Default: runs/<task>.")
+    batch_size: int = option(32, "Global training batch size.")
+    eval_batch_size: int = option(64, "Evaluation batch size.")
+    train_steps: Optional[int] = option(None, "Training steps (default: num_epochs over the "
+                                        "data).")
+    steps_per_loop: int = option(100, "Steps between checkpoints (and evaluations).")
+    eval_every_loops: int = option(1, "Evaluate every N loops (always at the end).")
+    jit_compile: bool = option(False, "Compile the train and predict steps with XLA.")
+    seed: int = option(0, "Seed of data order, initialisation and anything a task draws "
+                       "(TinyBERT augmentation).")
+    max_checkpoints: int = option(3, "Checkpoints kept in model_dir/checkpoints (the newest).")
 
 
 def _save_atomically(model, path):
@@ -125,6 +132,9 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     train_dataset_fn(start_step) -> the training stream from that step.
     evaluate(model) -> {metric: value} on the evaluation split.
     """
+    if not settings.model_dir or not settings.train_steps:
+        raise ValueError(f"train needs a model_dir and a number of train_steps, got "
+                         f"{settings.model_dir!r} and {settings.train_steps!r}.")
     os.makedirs(settings.model_dir, exist_ok=True)
     steps_per_loop = min(settings.steps_per_loop, settings.train_steps)
     loops = -(-settings.train_steps // steps_per_loop)  # the last loop may be the end

@@ -17,79 +17,95 @@ from absl import logging
 import export
 import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
-from tasks import registry
-from tasks.training import distributed, loop, optimization
+from tasks import options as task_options
+from tasks import catalog
 from tasks.base import Task, TaskConfig
+from tasks.options import option
+from tasks.training import distributed, loop, optimization
 
 
-# Feature, sentence-embedding and distillation flags -> the task option each sets
-# (when given; each task has its own default).
-TASK_OPTIONS = {
-    "pooling": "pooling", "objective": "objective", "normalize_embeddings": "normalize",
-    "similarity_scale": "scale",
-    "student_layers": "student_layers", "layer_map": "layer_map",
-    "temperature": "temperature", "alpha_ce": "alpha_ce", "alpha_mlm": "alpha_mlm",
-    "alpha_cos": "alpha_cos", "alpha_mse": "alpha_mse", "distill_stage": "stage",
-    "intermediate_fraction": "intermediate_fraction", "distill_task": "distill_task",
-    "augment_copies": "augment_copies", "augment_model": "augment_model",
-    "augment_probability": "augment_probability", "augment_top_k": "augment_top_k",
-}
+_FROM_SCRATCH = "(default: {tuned} when fine-tuning a checkpoint, {fresh} when training a " \
+    "preset from scratch)"
 
 
 @dataclasses.dataclass
-class RunSettings:
-    task: str = "image_classification"
-    model: Optional[str] = None
-    init_checkpoint: Optional[str] = None
-    teacher: Optional[str] = None
-    student: Optional[str] = None
-    data: str = ""
-    train_split: str = "train"
-    eval_split: str = "validation"
-    text_fields: tuple = ("text",)
-    label_field: str = "label"
-    num_classes: Optional[int] = None
-    labels: tuple = ()
-    sequence_length: int = 128
-    truncation: str = "longest_first"
-    bucket: bool = False
-    vocab_size: int = 8000
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    train_steps: Optional[int] = None
-    num_epochs: Optional[float] = None
-    steps_per_loop: int = 100
-    eval_every_loops: int = 1
-    learning_rate: Optional[float] = None
-    warmup_fraction: float = 0.1
-    decay: str = "linear"
-    weight_decay: Optional[float] = None
-    clipnorm: float = 1.0
-    layer_decay: Optional[float] = None
-    dropout: Optional[float] = None
-    mixed_precision: Optional[str] = None
-    jit_compile: bool = False
-    strategy: str = "default"
-    tpu: str = ""
-    model_dir: Optional[str] = None
-    export_dir: Optional[str] = None
-    push_to_hub: Optional[str] = None  # OWNER/NAME on the Hugging Face Hub
-    seed: int = 0
-    features_output: Optional[str] = None  # extract_features; default model_dir/features.npy
-    options: dict = dataclasses.field(default_factory=dict)
+class RunSettings(loop.TrainingSettings):
+    """Everything `python -m tasks.run` is told, declared once: each field is a
+    flag (`define_flags`), with the training loop's own settings inherited from
+    TrainingSettings. `options` holds the task's options (its `Options`)."""
+
+    task: str = option("image_classification", "The task to train.", choices=catalog.names())
+    model: Optional[str] = option(None, "A preset name (random init; see `python -m zoo "
+                                  "--list`) or a checkpoint path or hub handle. Default: "
+                                  "bert_tiny_uncased for text tasks, vit_tiny_patch2_8 for "
+                                  "image classification.")
+    init_checkpoint: Optional[str] = option(None, "Start from this checkpoint: anything "
+                                            "zoo.load reads (HF folder, TF1 checkpoint, "
+                                            "keras-hub preset, ViT .npz, .keras), a hub handle "
+                                            "(hf://OWNER/NAME[@REVISION], kaggle://..., "
+                                            "https://...zip) or a preset name for its "
+                                            "published weights.")
+    teacher: Optional[str] = option(None, "distill_*: the teacher, frozen: a checkpoint "
+                                    "zoo.load reads (with its MLM or classifier head; a path, "
+                                    "hub handle or preset name for its published weights) or "
+                                    "a tasks.run model.keras. Its tokenizer is the student's.")
+    student: Optional[str] = option(None, "distill_tinybert_*: the student, a preset "
+                                    "(tinybert_4l_312d; gets the teacher's vocabulary and a "
+                                    "fit_dense to its width) or a checkpoint (a general "
+                                    "TinyBERT's model.keras, or a hub handle such as "
+                                    "hf://huawei-noah/TinyBERT_General_4L_312D).")
+    data: str = option("", "TFDS name (glue/sst2), file or folder; empty: the task's embedded "
+                       "default (bundled sentiment sentences; scikit-learn digits).")
+    train_split: str = option("train", "Training split.")
+    eval_split: str = option("validation", "Evaluation split.")
+    text_fields: tuple[str, ...] = option(("text",), "Text column(s): one for single texts, "
+                                          "two for pairs.")
+    label_field: str = option("label", "Label column.")
+    num_classes: Optional[int] = option(None, "Classes (default: from the training labels).")
+    sequence_length: int = option(128, "Packed length of text inputs.")
+    truncation: str = option("longest_first", "How text over sequence_length is cut.",
+                             choices=("longest_first", "head", "tail", "head+tail"))
+    vocab_size: int = option(8000, "Vocabulary learned from the training texts when --model "
+                             "is a preset (random init has no vocabulary).")
+    num_epochs: Optional[float] = option(None, "Epochs, when --train_steps is not given "
+                                         + _FROM_SCRATCH.format(tuned=3, fresh=30) + ".")
+    learning_rate: Optional[float] = option(None, "Peak learning rate "
+                                            + _FROM_SCRATCH.format(tuned=5e-5, fresh=1e-3)
+                                            + ".")
+    warmup_fraction: float = option(0.1, "Fraction of the steps spent warming up.")
+    decay: str = option("linear", "Decay after warmup.", choices=("linear", "cosine",
+                                                                  "constant"))
+    weight_decay: Optional[float] = option(None, "AdamW decay, not on biases and layer norms "
+                                           + _FROM_SCRATCH.format(tuned=0.01, fresh=0.05)
+                                           + ".")
+    clipnorm: float = option(1.0, "Global gradient-norm clipping (0: off).")
+    layer_decay: Optional[float] = option(None, "Layer-wise learning-rate decay, e.g. 0.8.")
+    dropout: Optional[float] = option(None, "Backbone dropout override.")
+    mixed_precision: Optional[str] = option(None, "Mixed precision policy.",
+                                            choices=("bfloat16", "float16"))
+    strategy: str = option("default", "tf.distribute strategy.",
+                           choices=("default", "mirrored", "multi_worker", "tpu"))
+    tpu: str = option("", "TPU address for --strategy=tpu.")
+    export_dir: Optional[str] = option(None, "Export the trained model for TF Serving here.")
+    push_to_hub: Optional[str] = option(None, "OWNER/NAME: at the end of the run, upload the "
+                                        "trained encoder as a Hugging Face folder with its "
+                                        "tokenizer and a model card with the metrics "
+                                        "(zoo.push_to_hub; token from HF_TOKEN).")
+    options: object = dataclasses.field(default_factory=dict)  # the task's; see make_task
 
     @classmethod
     def from_flags(cls, flag_values):
-        names = {field.name for field in dataclasses.fields(cls)} - {"options"}
-        values = {name: flag_values[name].value for name in names if name in flag_values}
-        values["text_fields"] = tuple(values.get("text_fields") or ("text",))
-        values["labels"] = tuple(values.get("labels") or ())
-        options = {}
-        for flag, option in TASK_OPTIONS.items():
-            if flag in flag_values and flag_values[flag].value not in (None, [], ""):
-                value = flag_values[flag].value
-                options[option] = [int(v) for v in value] if isinstance(value, list) else value
-        return cls(**values, options=options)
+        """The settings the parsed flags give; the task option flags that were
+        set go to `options` (make_task refuses those the task does not have)."""
+        values = {name: flag_values[name].value for name in task_options.names(cls)
+                  if name in flag_values}
+        settings = task_options.parse(cls, values, "tasks.run")
+        given = {}
+        for name in catalog.names():
+            given.update(task_options.given_flags(catalog.task_class(name).Options,
+                                                  flag_values))
+        settings.options = given
+        return settings
 
     def __post_init__(self):
         if self.model_dir is None:
@@ -133,17 +149,46 @@ def make_strategy(name, tpu=""):
     return tf.distribute.get_strategy()
 
 
+RUN_GROUP = "tasks.run"
+
+
+def option_groups():
+    """[(task name, its Options)] for every task kind."""
+    return [(name, catalog.task_class(name).Options) for name in catalog.names()]
+
+
+def define_flags(flag_values):
+    """Every RunSettings field and every task option as a flag of `flag_values`.
+    A task option flag's default is None: a task given no value keeps its own
+    default (the help lists them)."""
+    task_options.define_flags([(RUN_GROUP, RunSettings)], flag_values)
+    task_options.define_flags(option_groups(), flag_values, defaults=False,
+                              heading=task_heading)
+
+
+def task_heading(name):
+    """Where --helpfull lists a task's options."""
+    return f"options of --task={name}"
+
+
+def options_help(task_name):
+    """One line naming `task_name`'s options, for flag errors."""
+    try:
+        options_class = catalog.task_class(task_name).Options
+    except ValueError as error:
+        return str(error)
+    return task_options.describe(options_class, f"--task={task_name}")
+
+
 def make_task(settings):
-    options = dict(settings.options)
-    if settings.bucket:
-        options["bucket"] = True
-    if settings.labels:
-        options["labels"] = list(settings.labels)
+    """The task of `settings.task` with its options (an unknown or mistyped one
+    is an error listing the task's options)."""
     config = TaskConfig(data=settings.data, train_split=settings.train_split,
                         eval_split=settings.eval_split, sequence_length=settings.sequence_length,
                         num_classes=settings.num_classes, text_fields=settings.text_fields,
-                        label_field=settings.label_field, options=options)
-    return registry.task_class(settings.task)(config)
+                        label_field=settings.label_field, seed=settings.seed,
+                        options=settings.options)
+    return catalog.task_class(settings.task)(config)
 
 
 def text_preprocessor(task, settings, source, strategy=None):
@@ -205,12 +250,12 @@ def run(settings):
         keras.config.set_dtype_policy(f"mixed_{settings.mixed_precision}")
     if settings.task == "extract_features":  # no strategy, optimizer or training
         return extract_features(settings)
+    task = make_task(settings)  # a wrong option fails first
     if settings.push_to_hub:  # a missing token fails now, not after the training
         from zoo.publish import check_access
 
         check_access(settings.push_to_hub)
     strategy = make_strategy(settings.strategy, settings.tpu)
-    task = make_task(settings)
     if settings.export_dir and type(task).serving_spec is Task.serving_spec:
         raise ValueError(f"--export_dir: {task.name} models have no serving signatures yet; "
                          "train without --export_dir (the model is saved in model_dir).")
@@ -253,11 +298,7 @@ def run(settings):
         lambda start: task.build_dataset(settings.train_split, preprocessor, settings.batch_size,
                                          training=True, start_step=start, seed=settings.seed),
         lambda m: task.evaluate(m, settings.eval_split, preprocessor, settings.eval_batch_size),
-        loop.TrainingSettings(
-            model_dir=settings.model_dir, batch_size=settings.batch_size,
-            eval_batch_size=settings.eval_batch_size, train_steps=steps,
-            steps_per_loop=settings.steps_per_loop, eval_every_loops=settings.eval_every_loops,
-            jit_compile=settings.jit_compile, seed=settings.seed))
+        dataclasses.replace(settings, train_steps=steps))
     spec = task.serving_spec(settings.sequence_length, settings.truncation)
     if spec is not None and distributed.is_chief(strategy):
         # model_dir/serving.json: how `python -m export` serves model.keras.
@@ -297,9 +338,9 @@ def extract_features(settings):
     if settings.strategy != "default":
         raise ValueError(f"--strategy={settings.strategy}: extract_features runs on the "
                          "default device.")
-    output = settings.features_output or os.path.join(settings.model_dir, "features.npy")
-    features.output_format(output)  # a bad name fails before any model is loaded
     task = make_task(settings)
+    output = task.options.features_output or os.path.join(settings.model_dir, "features.npy")
+    features.output_format(output)  # a bad name fails before any model is loaded
     columns = task.columns()  # an empty text fails here, before any model is loaded
     preprocessor = text_preprocessor(task, settings, settings.source)
     backbone = make_backbone(task, settings, preprocessor)

@@ -73,10 +73,10 @@ def test_bucket_lengths():
     assert bucket_lengths(100) == [16, 32, 64, 100]
     assert bucket_lengths(16) == [16]
     assert bucket_lengths(128, [64, 24, 24, 512]) == [24, 64, 128]
-    assert bucket_lengths_option({"bucket": True}, 64) == [16, 32, 64]
-    assert bucket_lengths_option({"bucket_lengths": [20, 40]}, 64) == [20, 40, 64]
-    assert bucket_lengths_option({"bucket_lengths": "20,40"}, 64) == [20, 40, 64]
-    assert bucket_lengths_option({}, 64) is None
+    options = TextClassificationTask.Options
+    assert bucket_lengths_option(options(bucket=True), 64) == [16, 32, 64]
+    assert bucket_lengths_option(options(bucket_lengths=(20, 40)), 64) == [20, 40, 64]
+    assert bucket_lengths_option(options(), 64) is None
 
 
 @pytest.mark.parametrize("fields", [("text_a",), ("text_a", "text_b")])

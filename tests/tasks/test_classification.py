@@ -49,4 +49,4 @@ def test_unknown_label_is_named(tmp_path):
     data = synthetic.shared_word_pairs(tmp_path / "data", train=40, validation=10)
     with pytest.raises(ValueError, match="'0' is not one of"):
         run(tmp_path, "classification", data, 2, text_fields=("text_a", "text_b"),
-            labels=("yes", "no"))
+            options={"labels": ("yes", "no")})

@@ -63,8 +63,8 @@ def test_runner_npy_equals_a_direct_forward_pass(tmp_path, checkpoint, loaded, p
     output = tmp_path / "out" / "features.npy"
     result = runner.run(runner.RunSettings(
         task="extract_features", init_checkpoint=checkpoint, data=str(data),
-        sequence_length=SEQUENCE_LENGTH, batch_size=BATCH_SIZE, options={"pooling": pooling},
-        features_output=str(output), model_dir=str(tmp_path / "run")))
+        sequence_length=SEQUENCE_LENGTH, batch_size=BATCH_SIZE, options={"pooling": pooling, "features_output": str(output)},
+        model_dir=str(tmp_path / "run")))
     expected, inputs = direct(*loaded, pooling, TEXTS)
     assert np.abs(expected).max() > 0.1  # real numbers, not zeros
     written = np.load(output)
@@ -131,7 +131,8 @@ def test_command_line_on_the_embedded_default_with_a_preset(tmp_path):
 def test_unknown_extension_is_a_clear_error(tmp_path, checkpoint):
     with pytest.raises(ValueError, match=r"\.npy.*\.tfrecord"):
         runner.run(runner.RunSettings(task="extract_features", init_checkpoint=checkpoint,
-                                      features_output=str(tmp_path / "features.csv"),
+                                      options={"features_output":
+                                               str(tmp_path / "features.csv")},
                                       model_dir=str(tmp_path / "run")))
     assert not os.path.exists(tmp_path / "features.csv")
 

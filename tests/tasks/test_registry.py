@@ -7,19 +7,19 @@ import pathlib
 
 import pytest
 
-from tasks import registry
+from tasks import catalog
 
 TASKS = pathlib.Path(__file__).parents[2] / "tasks"
 
 
 def test_every_task_kind_is_registered_once_and_named_by_its_class():
-    names = registry.names()
+    names = catalog.names()
     assert {"classification", "question_answering", "distill_tinybert_task",
             "sentence_embedding", "image_classification"} <= set(names)
-    assert all(registry.task_class(name).name == name for name in names)
+    assert all(catalog.task_class(name).name == name for name in names)
     with pytest.raises(ValueError, match=r"Unknown task 'clasification'\. Did you mean "
                        "classification"):
-        registry.task_class("clasification")
+        catalog.task_class("clasification")
 
 
 def test_no_task_module_imports_the_runner_or_the_command_line():

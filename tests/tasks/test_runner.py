@@ -45,7 +45,7 @@ def test_init_checkpoint_with_bfloat16_xla_and_bucketing(tmp_path, monkeypatch):
             task="multilabel", init_checkpoint="hf://org/bert", data=str(data),
             model_dir=str(tmp_path / "run"), sequence_length=32, train_steps=40,
             steps_per_loop=20, batch_size=16, learning_rate=1e-3, mixed_precision="bfloat16",
-            jit_compile=True, bucket=True, push_to_hub="me/colors")
+            jit_compile=True, options={"bucket": True}, push_to_hub="me/colors")
         result = runner.run(settings)
         _check_pushed(result["pushed"], tmp_path / "run")
     assert result["step"] == 40

@@ -39,10 +39,10 @@ def test_helpfull_documents_every_flag_and_flagfile_works(tmp_path):
                  "--layer_decay", "--mixed_precision", "--[no]jit_compile", "--strategy",
                  "--model_dir", "--export_dir", "--steps_per_loop", "--push_to_hub"):
         assert flag in help_text, flag
-    from tasks import registry
+    from tasks import catalog
 
     unwrapped = "".join(line.strip() for line in help_text.splitlines())  # absl wraps lines
-    assert "<" + "|".join(registry.names()) + ">" in unwrapped  # --task reads the registry
+    assert "<" + "|".join(catalog.names()) + ">" in unwrapped  # --task reads the registry
     flagfile = tmp_path / "flags.txt"
     flagfile.write_text(f"--task=image_classification\n--model=vit_test_tiny\n--train_steps=2\n"
                         f"--steps_per_loop=2\n--batch_size=8\n--model_dir={tmp_path / 'run'}\n")

@@ -204,31 +204,6 @@ def test_an_interrupted_distillation_resumes_exactly(tmp_path, hf_masked_lm):
         np.testing.assert_array_equal(a, b)
 
 
-def test_distillation_flags_become_options():
-    # In a subprocess: tasks.run defines absl flags a test process may hold already.
-    import json
-    import subprocess
-    import sys
-
-    script = (
-        "import json\n"
-        "from tasks import run\nfrom tasks.training import runner\n"
-        "run.FLAGS(['prog', '--task=distill_tinybert_task', '--teacher=t.keras', '--student=s',"
-        " '--layer_map=1,3', '--distill_stage=prediction', '--temperature=3'])\n"
-        "settings = runner.RunSettings.from_flags(run.FLAGS)\n"
-        "print(json.dumps([settings.teacher, settings.student, settings.options,"
-        " settings.source]))\n")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))
-    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    teacher, student, options, source = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (teacher, student) == ("t.keras", "s")
-    assert options == {"layer_map": [1, 3], "stage": "prediction", "temperature": 3.0}
-    assert source == "t.keras"  # the teacher's tokenizer is the student's
-
-
 def test_clear_errors(tmp_path, classification_teacher, hf_masked_lm):
     with pytest.raises(ValueError, match="needs one"):
         run(tmp_path, "a", task="distill_tinybert_task", student="tinybert_test_tiny")
@@ -271,7 +246,7 @@ def test_prediction_only_distillation_takes_any_student(tmp_path, classification
               intermediate_size=16).save(student)
     result = run(tmp_path, "logits_only", task="distill_tinybert_task",
                  teacher=classification_teacher, student=student,
-                 options={"stage": "prediction"})
+                 options={"distill_stage": "prediction"})
     assert result["step"] == 4 and "retention" in result["final"]
 
 
