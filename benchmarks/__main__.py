@@ -1,4 +1,4 @@
-"""The benchmark suite: every figure of issue 8, its target, pass or short.
+"""The benchmark suite: every performance figure (docs/performance.md), its target, pass or short.
 
     python -m benchmarks [--suite=all|inference|training|first_step|bucketing|export|tokenization]
         [--quick] [--output_dir=benchmarks/results]
@@ -62,7 +62,7 @@ JOBS = (
        for job in _shape_jobs("training", "training")]
     + [Job("first_step", "first_step_bert_base", "first_step", ("--shape=bert_base",),
            ("--quick",)),
-       # Bucketing with XLA, as the README recommends it (a few shapes, each
+       # Bucketing with XLA, as docs/tasks.md describes it (a few shapes, each
        # compiled once); both sides compiled alike.
        Job("bucketing", "bucketing_bert_tiny", "bucketing",
            ("--model=bert_tiny_uncased", "--jit_compile"), _QUICK_BUCKETING),
