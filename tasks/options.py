@@ -216,6 +216,28 @@ def _define(name, kind, default, help_text, choices, flag_values, module_name):
     return flag_values[name]
 
 
+def markdown_table(groups):
+    """A Markdown table of every option of `groups` ([(owner, options class)]):
+    one row per option, its owners and default(s), for the docs."""
+    declared = {}
+    for owner, options_class in groups:
+        for field, kind in fields(options_class):
+            declared.setdefault(field.name, []).append((owner, field, kind))
+    rows = ["| option | tasks (default) | type | meaning |", "|---|---|---|---|"]
+    for name in sorted(declared):
+        owners = declared[name]
+        by_default = {}
+        for owner, field, _ in owners:
+            by_default.setdefault(_show(field.default), []).append(f"`{owner}`")
+        tasks = "; ".join(f"{', '.join(names)} ({value})" for value, names in by_default.items())
+        _, field, kind = owners[0]
+        choices = field.metadata["choices"]
+        kind_text = type_name(kind) + (f": {' / '.join(choices)}" if choices else "")
+        meaning = " ".join(dict.fromkeys(f.metadata["help"] for _, f, _ in owners))
+        rows.append(f"| `--{name}` | {tasks} | {kind_text} | {meaning.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
 def given_flags(options_class, flag_values):
     """{name: value as the field's type} of the flags for `options_class`'s
     fields that were set (on the command line or in a flagfile)."""

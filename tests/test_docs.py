@@ -110,6 +110,15 @@ def test_preset_table_matches_registry():
     assert all(f"| {name} |" in models for name in zoo.available())
 
 
+def test_task_options_table_is_the_declarations():
+    """docs/tasks.md lists every task option as the Options dataclasses declare it
+    (regenerate with `python -c "from tasks.training import runner;
+    print(runner.options_markdown())"`)."""
+    from tasks.training import runner
+
+    assert runner.options_markdown() in (ROOT / "docs" / "tasks.md").read_text()
+
+
 def test_readme_starts_with_the_two_commands():
     # .ci/run runs the first two lines of the README's first ```bash block.
     first = blocks(README)[0]

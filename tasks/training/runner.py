@@ -171,6 +171,12 @@ def task_heading(name):
     return f"options of --task={name}"
 
 
+def options_markdown():
+    """The table of every task's options in docs/tasks.md (generated from the
+    Options dataclasses; tests check the page holds exactly this)."""
+    return task_options.markdown_table(option_groups())
+
+
 def options_help(task_name):
     """One line naming `task_name`'s options, for flag errors."""
     try:
