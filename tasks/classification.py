@@ -16,17 +16,10 @@ from tasks.training import metrics
 from tasks.base import Task, labels_and_predictions
 from tasks.data import embedded
 from tasks.data.pipeline import Bucketing, bucket_lengths_option, make_dataset
-from tasks.data.text_files import read_text_file, split_file
-from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.data.sources import read_rows
 from tasks.options import option
 from tasks.registry import register
-
-
-def text_features(backbone_outputs):
-    """The [batch, H] vector a sentence-level head reads."""
-    if "pooled_output" in backbone_outputs:
-        return backbone_outputs["pooled_output"]
-    return backbone_outputs["sequence_output"][:, 0, :]
+from zoo.backbone import sentence_features
 
 
 @dataclasses.dataclass
@@ -73,14 +66,8 @@ class TextClassificationTask(Task):
     # ----------------------------------------------------------- data
 
     def examples(self, split):
-        config = self.config
-        fields = list(config.text_fields) + [config.label_field]
-        if not config.data:
-            return embedded.sentiment(split)
-        if is_tfds_name(config.data):
-            rows = load_tfds(config.data, split)
-            return [{field: row[field] for field in fields} for row in rows]
-        return read_text_file(split_file(config.data, split), fields)
+        fields = list(self.config.text_fields) + [self.config.label_field]
+        return read_rows(self.config.data, split, fields, default=embedded.sentiment)
 
     def labels(self):
         """Class names, from the `labels` option or the train split (sorted)."""
@@ -146,7 +133,7 @@ class TextClassificationTask(Task):
         return self.config.num_classes or len(self.labels())
 
     def build_model(self, backbone):
-        features = text_features(backbone(backbone.input))
+        features = sentence_features(backbone(backbone.input))
         logits = ClassificationHead(self.num_outputs, dropout=self.options.classifier_dropout,
                                     dtype=backbone.dtype_policy, name="classifier")(features)
         return models.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")

@@ -23,10 +23,8 @@ TaskConfig.label_field names the label (default "label"). Every example
 of a split must have the same number of choices.
 """
 
-import csv
 import dataclasses
 import json
-import os
 import random
 
 import keras
@@ -37,10 +35,9 @@ from kerasbert import models
 from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
 from tasks.training import metrics
 from tasks.base import Task, labels_and_predictions
-from tasks.classification import text_features
+from zoo.backbone import sentence_features
 from tasks.data.pipeline import make_dataset
-from tasks.data.text_files import split_file
-from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.data.sources import read_rows
 from tasks.options import option
 from tasks.registry import register
 
@@ -71,17 +68,6 @@ def synthetic_examples(count, seed, context_words=3, ending_words=2):
     return examples
 
 
-def _read_rows(path):
-    """Rows of a .jsonl, .csv or .tsv file (with a header) as dicts."""
-    extension = os.path.splitext(path)[1].lower()
-    with open(path, encoding="utf-8", newline="") as file:
-        if extension == ".jsonl":
-            return [json.loads(line) for line in file if line.strip()]
-        if extension in (".csv", ".tsv"):
-            return list(csv.DictReader(file, delimiter="\t" if extension == ".tsv" else ","))
-    raise ValueError(f"{path}: expected a .jsonl, .csv or .tsv file.")
-
-
 @dataclasses.dataclass
 class MultipleChoiceOptions:
     context_field: str = option("context", "multiple_choice: the context column; rows without "
@@ -108,14 +94,8 @@ class MultipleChoiceTask(Task):
     def examples(self, split):
         """[{"context": str, "choices": [str, ...], "label": int}] (read once, then kept)."""
         if split not in self._examples:
-            data = self.config.data
-            if not data:
-                rows = synthetic_examples(SYNTHETIC_SIZES.get(split, 200),
-                                          seed=0 if split == "train" else 1)
-            elif is_tfds_name(data):
-                rows = load_tfds(data, split)
-            else:
-                rows = _read_rows(split_file(data, split))
+            rows = read_rows(self.config.data, split, default=lambda split: synthetic_examples(
+                SYNTHETIC_SIZES.get(split, 200), seed=0 if split == "train" else 1))
             self._examples[split] = [self._example(row, split) for row in rows]
         return self._examples[split]
 
@@ -190,7 +170,7 @@ class MultipleChoiceTask(Task):
                                     name=name)
                   for name, tensor in backbone.input.items()}
         flatten = FlattenChoices(name="flatten_choices")
-        features = text_features(backbone({name: flatten(x) for name, x in inputs.items()}))
+        features = sentence_features(backbone({name: flatten(x) for name, x in inputs.items()}))
         head = MultipleChoiceHead(dropout=self.options.classifier_dropout,
                                   dtype=backbone.dtype_policy, name="multiple_choice_head")
         logits = head(features, inputs["input_word_ids"])

@@ -54,7 +54,7 @@ from kerasbert.layers import ClassificationHead
 from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
 from kerasbert.text import MaskedLMMasker, next_sentence_pairs, sentence_order_pairs
 from tasks.base import Task
-from tasks.classification import text_features
+from zoo.backbone import sentence_features
 from tasks.data.pipeline import make_dataset
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
 from tasks.options import option
@@ -299,7 +299,7 @@ class PretrainingTask(Task):
         if self.sentence_task:
             sentence_head = ClassificationHead(2, dropout=0.0, dtype=backbone.dtype_policy,
                                                name=f"{self.sentence_task}_head")
-            outputs[f"{self.sentence_task}_logits"] = sentence_head(text_features(features))
+            outputs[f"{self.sentence_task}_logits"] = sentence_head(sentence_features(features))
         return models.Model({**inputs, "masked_lm_positions": positions}, outputs,
                            name=f"{backbone.name}_{self.name}")
 

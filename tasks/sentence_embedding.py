@@ -35,8 +35,7 @@ from tasks.training import metrics
 from tasks.base import Task
 from tasks.data import paraphrases
 from tasks.data.pipeline import make_dataset
-from tasks.data.text_files import read_text_file, split_file
-from tasks.data.tfds_reader import is_tfds_name, load_tfds
+from tasks.data.sources import read_rows
 from tasks.options import option
 from tasks.registry import register
 from zoo.sentence_encoder import SentenceEncoder, unit_length
@@ -128,13 +127,11 @@ class SentenceEmbeddingTask(Task):
                              f"(e.g. sentence1,sentence2), not {fields}.")
         if self.objective != "ranking":
             fields.append(config.label_field)
-        if not config.data:
-            rows = paraphrases.pairs(split, self.objective)
+        def embedded(split):  # the bundled pairs, under the configured names
             return [{f: row[k] for f, k in zip(fields, ("text", "text_b", "label"))}
-                    for row in rows]
-        if is_tfds_name(config.data):
-            return [{f: row[f] for f in fields} for row in load_tfds(config.data, split)]
-        return read_text_file(split_file(config.data, split), fields)
+                    for row in paraphrases.pairs(split, self.objective)]
+
+        return read_rows(config.data, split, fields, default=embedded)
 
     def training_texts(self):
         rows = self.examples(self.config.train_split)

@@ -47,6 +47,52 @@ class Backbone(Model):
             and argument.kind is not argument.VAR_KEYWORD
         ]
 
+
+def rebuild(backbone, keep_new=(), **arguments):
+    """`backbone` built again with some constructor arguments changed (dtype,
+    dropout, internals...) and its weights copied; itself when nothing changes.
+
+    keep_new: layers whose weights the change reshapes (e.g. TinyBERT's
+    `fit_dense` for another teacher width): they keep their new initial
+    weights, every other layer's are copied.
+    """
+    config = backbone.get_config()
+    if not keep_new and all(config.get(name) == value for name, value in arguments.items()):
+        return backbone
+    rebuilt = type(backbone).from_config({**config, **arguments})
+    if not keep_new:
+        rebuilt.set_weights(backbone.get_weights())
+        return rebuilt
+    for layer in backbone.layers:
+        if layer.weights and layer.name not in keep_new:
+            rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
+    return rebuilt
+
+
+def backbone_of(model):
+    """The zoo backbone of `model`: itself, the backbone a BackboneWithHeads or
+    SentenceEncoder wraps, or the one zoo backbone inside a task model."""
+    if isinstance(model, Backbone):
+        return model
+    if isinstance(model, WrapsBackbone):
+        return model.backbone
+    found = [layer for layer in model.layers if isinstance(layer, Backbone)]
+    if len(found) != 1:
+        raise ValueError(f"{model.name} is a {type(model).__name__} with {len(found)} zoo "
+                         "backbones; a backbone, a backbone with heads, or a task model "
+                         "built on one backbone was expected.")
+    return found[0]
+
+
+def sentence_features(outputs):
+    """The [batch, H] vector a sentence-level head reads from a text backbone's
+    outputs: the pooled output, or the first token's for families without a
+    pooler (DistilBERT)."""
+    if "pooled_output" in outputs:
+        return outputs["pooled_output"]
+    return outputs["sequence_output"][:, 0, :]
+
+
 class WrapsBackbone:
     """Mixin of models built around one zoo backbone (BackboneWithHeads,
     SentenceEncoder): the config is the backbone, serialized, plus the

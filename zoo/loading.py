@@ -103,18 +103,17 @@ def load(path, with_head=False, **overrides):
 
 def _task_backbone(model, path, with_head):
     """The one zoo backbone inside a saved task model (tasks.run's model.keras)."""
-    from zoo.backbone import Backbone
+    from zoo.backbone import backbone_of
 
-    found = [layer for layer in model.layers if isinstance(layer, Backbone)]
-    if len(found) != 1:
-        raise ValueError(f"{path} holds a {type(model).__name__} with {len(found)} zoo "
-                         "backbones; zoo.load reads a backbone, a backbone with heads, or a "
-                         "task model built on one backbone.")
+    try:
+        backbone = backbone_of(model)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     if with_head:
         raise ValueError(f"{path} is a task model: its heads are the task's, not a "
                          "checkpoint's. Load it whole with keras.saving.load_model, or its "
                          "backbone with zoo.load(path).")
-    return found[0]
+    return backbone
 
 
 def _load_keras(path, with_head, overrides):
@@ -138,9 +137,10 @@ def _load_keras(path, with_head, overrides):
 
 def _with_overrides(model, overrides):
     """`model` rebuilt around its backbone with `overrides` (no weight changes)."""
-    from zoo.backbone import WrapsBackbone
+    from zoo.backbone import WrapsBackbone, rebuild
 
     backbone = model.backbone if isinstance(model, WrapsBackbone) else model
-    rebuilt = type(backbone).from_config({**backbone.get_config(), **overrides})
-    rebuilt.set_weights(backbone.get_weights())
+    rebuilt = rebuild(backbone, **overrides)
+    if rebuilt is backbone:
+        return model
     return model.with_backbone(rebuilt) if isinstance(model, WrapsBackbone) else rebuilt

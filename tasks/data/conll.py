@@ -12,19 +12,12 @@ Three sources, one shape of example:
     download.
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
-# File stems that hold a split, in order of preference (CoNLL-2003's
-# original eng.testa / eng.testb included).
-SPLIT_FILES = {
-    "train": ("train", "eng.train"),
-    "validation": ("validation", "valid", "dev", "eng.testa"),
-    "dev": ("dev", "valid", "validation", "eng.testa"),
-    "test": ("test", "eng.testb"),
-}
+from tasks.data import tfds_reader
+from tasks.data.text_files import split_file
+
 # TFDS split names that differ from the runner's ("validation").
 TFDS_SPLITS = {"conll2003": {"validation": "dev"}}
 # TFDS feature names of the tags, first match wins (TFDS, Hugging Face).
@@ -65,40 +58,18 @@ def read_conll(path):
         return parse_conll(f.read().splitlines(), source=str(path))
 
 
-def split_file(folder, split):
-    """The file of `split` in a CoNLL folder: `<stem>` or `<stem>.<anything>`."""
-    stems = SPLIT_FILES.get(split, (split,))
-    names = sorted(tf.io.gfile.listdir(folder))
-    for stem in stems:
-        for name in names:
-            if name == stem or name.startswith(stem + "."):
-                return os.path.join(folder, name)
-    raise FileNotFoundError(
-        f"No file for split {split!r} in {folder} (looked for {list(stems)}, "
-        f"found {names}).")
-
-
 def load_tfds(name, split):
     """A TFDS tagging dataset -> examples, the tags as their ClassLabel names."""
-    import tensorflow_datasets as tfds
-
-    builder = tfds.builder(name)
-    features = builder.info.features
-    tag_feature = next((key for key in TFDS_TAG_FEATURES if key in features), None)
+    available = tfds_reader.features(name)
+    tag_feature = next((key for key in TFDS_TAG_FEATURES if key in available), None)
     if tag_feature is None:
         raise ValueError(
             f"TFDS {name!r} has no tag feature among {TFDS_TAG_FEATURES}; "
-            f"it has {sorted(features)}.")
-    names = features[tag_feature].feature.names
+            f"it has {sorted(available)}.")
+    names = tfds_reader.label_names(name, tag_feature)
     split = TFDS_SPLITS.get(name.split("/")[0], {}).get(split, split)
-    dataset = tfds.load(name, split=split)
-    examples = []
-    for example in dataset.as_numpy_iterator():
-        examples.append({
-            "tokens": [token.decode("utf-8") for token in example["tokens"]],
-            "tags": [names[index] for index in example[tag_feature]],
-        })
-    return examples
+    return [{"tokens": list(row["tokens"]), "tags": [names[index] for index in row[tag_feature]]}
+            for row in tfds_reader.load_tfds(name, split)]
 
 
 # The synthetic set's words. Names and places are entities only in context.
@@ -157,10 +128,8 @@ def load_examples(data, split):
     """
     if not data:
         return synthetic(split)
-    if tf.io.gfile.isdir(data):
-        return read_conll(split_file(data, split))
-    if tf.io.gfile.exists(data):
-        return read_conll(data)
+    if tf.io.gfile.exists(data):  # a file serves every split; a folder has one per split
+        return read_conll(split_file(data, split, extensions=None))
     return load_tfds(data, split)
 
 

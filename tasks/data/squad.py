@@ -12,12 +12,11 @@ reading task that needs no download (see its docstring).
 """
 
 import json
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from tasks.data import tfds_reader
+from tasks.data.text_files import split_file
 
 
 def _example(id_, question, context, answers, answer_starts, is_impossible=False):
@@ -44,17 +43,6 @@ def read_squad_json(path):
     return examples
 
 
-def _split_file(folder, split):
-    """The JSON file of `split` in a folder: train*.json, dev*.json or validation*.json."""
-    prefixes = ("dev", "validation") if split in ("dev", "validation") else (split,)
-    names = sorted(name for name in tf.io.gfile.listdir(folder)
-                   if name.endswith(".json") and name.startswith(prefixes))
-    if len(names) != 1:
-        raise ValueError(f"Expected one {'/'.join(prefixes)}*.json file for split "
-                         f"{split!r} in {folder}, found {names}.")
-    return os.path.join(folder, names[0])
-
-
 def load_tfds(name, split, data_dir=None):
     """Examples of a TFDS SQuAD-like dataset ("squad/v1.1", "squad/v2.0", ...).
 
@@ -73,10 +61,8 @@ def load_squad(data, split, tfds_data_dir=None):
     validation*.json), as the official downloads are named; anything else
     is a TFDS name.
     """
-    if tf.io.gfile.isdir(data):
-        return read_squad_json(_split_file(data, split))
-    if tf.io.gfile.exists(data):
-        return read_squad_json(data)
+    if tf.io.gfile.exists(data):  # a file serves every split; a folder has one per split
+        return read_squad_json(split_file(data, split, extensions=(".json",)))
     return load_tfds(data, split, tfds_data_dir)
 
 

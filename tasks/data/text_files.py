@@ -4,6 +4,16 @@ import csv
 import json
 import os
 
+import tensorflow as tf
+
+# The file names each split may have (CoNLL-2003's eng.testa is its validation set).
+SPLIT_NAMES = {
+    "train": ("train", "eng.train"),
+    "validation": ("validation", "valid", "dev", "eng.testa"),
+    "dev": ("dev", "valid", "validation", "eng.testa"),
+    "test": ("test", "eng.testb"),
+}
+
 
 def read_lines(path):
     """The lines of a UTF-8 text file, in order, without their line ends (a
@@ -12,9 +22,9 @@ def read_lines(path):
         return [line.rstrip("\r\n") for line in file]
 
 
-def read_text_file(path, fields, optional=()):
+def read_text_file(path, fields=None, optional=()):
     """Rows of a .csv/.tsv (with a header) or .jsonl file, keeping `fields`
-    (and the `optional` ones the file has).
+    (None: every column) and the `optional` ones the file has.
 
     Each row becomes {field: value}; a missing field is an error naming the
     file, the field and the columns it has.
@@ -28,6 +38,8 @@ def read_text_file(path, fields, optional=()):
             rows = list(csv.DictReader(file, delimiter="\t" if extension == ".tsv" else ","))
     else:
         raise ValueError(f"{path}: expected a .csv, .tsv or .jsonl file.")
+    if fields is None:
+        return rows
     if rows:
         missing = [field for field in fields if field not in rows[0]]
         if missing:
@@ -37,13 +49,24 @@ def read_text_file(path, fields, optional=()):
     return [{field: row[field] for field in [*fields, *present]} for row in rows]
 
 
-def split_file(data, split):
-    """The file of `split` for --data: a folder holding {split}.{csv,tsv,jsonl},
-    or a single file standing for the train split (+ `validation` beside it)."""
-    if os.path.isdir(data):
-        for extension in (".csv", ".tsv", ".jsonl"):
-            path = os.path.join(data, split + extension)
-            if os.path.exists(path):
-                return path
-        raise FileNotFoundError(f"No {split}.csv, {split}.tsv or {split}.jsonl in {data}.")
-    return data
+def split_file(data, split, extensions=(".csv", ".tsv", ".jsonl")):
+    """The file of `split` for --data: `data` itself when it is a file (it
+    serves every split), else the one file in the folder named for the split
+    (SPLIT_NAMES: validation may be dev, valid, eng.testa), alone or followed
+    by ".", "-" or "_" (train.csv, train-v1.1.json), ending in one of
+    `extensions` (None: any)."""
+    if not tf.io.gfile.isdir(data):
+        return data
+    files = sorted(tf.io.gfile.listdir(data))
+    for name in SPLIT_NAMES.get(split, (split,)):
+        found = [file for file in files
+                 if (file == name or file.startswith((name + ".", name + "-", name + "_")))
+                 and (extensions is None or file.lower().endswith(tuple(extensions)))]
+        if len(found) > 1:
+            raise ValueError(f"Several files for split {split!r} in {data}: {found}; keep one.")
+        if found:
+            return os.path.join(data, found[0])
+    wanted = "/".join(SPLIT_NAMES.get(split, (split,)))
+    kinds = ", ".join(extensions) if extensions else "any extension"
+    raise FileNotFoundError(f"No file for split {split!r} in {data} (named {wanted}, "
+                            f"{kinds}); it has {files}.")

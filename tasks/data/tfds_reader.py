@@ -13,11 +13,17 @@ def load_tfds(name, split, data_dir=None):
     return [_python(example) for example in tfds.as_numpy(dataset)]
 
 
-def label_names(name, field="label", data_dir=None):
-    """Class names of a TFDS ClassLabel feature, or None."""
+def features(name, data_dir=None):
+    """The feature dict of TFDS dataset `name` (its builder's info)."""
     import tensorflow_datasets as tfds
 
-    feature = tfds.builder(name, data_dir=data_dir).info.features[field]
+    return tfds.builder(name, data_dir=data_dir).info.features
+
+
+def label_names(name, field="label", data_dir=None):
+    """Class names of a TFDS ClassLabel feature (or a sequence of them), or None."""
+    feature = features(name, data_dir)[field]
+    feature = getattr(feature, "feature", feature)  # Sequence(ClassLabel): per token
     return list(getattr(feature, "names", None) or []) or None
 
 

@@ -21,35 +21,10 @@ import keras
 import numpy as np
 
 import zoo
-from zoo.backbone import Backbone
+from zoo.backbone import Backbone, backbone_of, rebuild
 from zoo.heads import BackboneWithHeads
 
 INTERNALS = {"output_embeddings": True, "return_attention_scores": True}
-
-
-def find_backbone(model):
-    """The zoo backbone of `model`: itself, a BackboneWithHeads' backbone, or
-    the one zoo backbone nested in a task model."""
-    if isinstance(model, BackboneWithHeads):
-        return model.backbone
-    if isinstance(model, Backbone):
-        return model
-    found = [layer for layer in model.layers if isinstance(layer, Backbone)]
-    if len(found) != 1:
-        raise ValueError(f"{model.name} holds {len(found)} zoo backbones; distillation needs "
-                         "a model with exactly one (a backbone or a tasks.run model).")
-    return found[0]
-
-
-def rebuild(backbone, **arguments):
-    """The same backbone (same weights) with some constructor arguments changed
-    (none that changes a weight: internals, dtype, dropout)."""
-    config = backbone.get_config()
-    if all(config.get(name) == value for name, value in arguments.items()):
-        return backbone
-    rebuilt = type(backbone).from_config({**config, **arguments})
-    rebuilt.set_weights(backbone.get_weights())
-    return rebuilt
 
 
 def with_internals(backbone, **arguments):
@@ -122,7 +97,7 @@ def rebuild_task_model(saved, build_task_model, dtype=None):
     its outputs are checked against the saved model's on a probe batch, so a
     mismatch fails here, not as silently wrong targets.
     """
-    backbone = find_backbone(saved)
+    backbone = backbone_of(saved)
     flagged = with_internals(backbone)  # the saved precision first: checked exactly
     rebuilt = build_task_model(flagged)
     saved_shapes = [tuple(w.shape) for w in saved.weights]
@@ -191,7 +166,6 @@ def load_teacher(path, make_builder, output, dtype=None):
 
 def load_backbone(path, **arguments):
     """The zoo backbone at `path`: a checkpoint zoo.load reads, or the
-    backbone inside a saved task model."""
-    saved = load_model_file(path)
-    backbone = find_backbone(saved) if saved is not None else zoo.load(path)
-    return rebuild(backbone, **arguments) if arguments else backbone
+    backbone inside a saved task model or sentence encoder; `arguments` as
+    zoo.load's overrides (internals, dtype, dropout)."""
+    return backbone_of(zoo.load(path, **arguments))

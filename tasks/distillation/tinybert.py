@@ -29,6 +29,7 @@ import os
 from typing import Optional
 
 import zoo
+from zoo.backbone import rebuild
 from tasks import options as task_options
 from tasks.base import Task
 from tasks.distillation import models
@@ -72,26 +73,10 @@ def load_student(student, teacher_backbone, overrides):
                          "token ids (the teacher's tokenizer).")
     if isinstance(backbone, zoo.TinyBertBackbone) and \
             backbone.teacher_hidden_size != teacher_backbone.hidden_size:
-        backbone = _refit(backbone, teacher_backbone.hidden_size)
+        # A general student reused with a new teacher: a new fit_dense to its width.
+        backbone = rebuild(backbone, keep_new=("fit_dense",),
+                           teacher_hidden_size=teacher_backbone.hidden_size)
     return models.with_internals(backbone, **overrides)
-
-
-def _refit(backbone, teacher_hidden_size):
-    """A TinyBERT student with a new `fit_dense` to `teacher_hidden_size` (the
-    rest of its weights kept): a general student reused with a new teacher."""
-    rebuilt = type(backbone).from_config({**backbone.get_config(),
-                                          "teacher_hidden_size": teacher_hidden_size})
-    for layer in backbone.layers:
-        if layer.weights and layer.name != "fit_dense":
-            rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
-    return rebuilt
-
-
-def teacher_backbone_only(teacher, dtype_override):
-    """The teacher's backbone (with internals) from any checkpoint or model.keras."""
-    saved = models.load_model_file(teacher)
-    backbone = models.find_backbone(saved) if saved is not None else zoo.load(teacher)
-    return models.with_internals(backbone, **dtype_override)
 
 
 _LAYER_MAP_HELP = ("distill_tinybert_*: the teacher layer (1-based) each student layer "
@@ -158,7 +143,7 @@ class TinyBertGeneralTask(_TinyBertMixin, PretrainingTask):
     def prepare(self, teacher, student=None, overrides=None):
         overrides = dict(overrides or {})
         dtype = {"dtype": overrides["dtype"]} if "dtype" in overrides else {}
-        self.teacher_backbone = teacher_backbone_only(teacher, dtype)
+        self.teacher_backbone = models.load_backbone(teacher, **models.INTERNALS, **dtype)
         self.teacher = models.backbone_view(self.teacher_backbone)
         return load_student(student, self.teacher_backbone, overrides)
 

@@ -110,7 +110,7 @@ def test_embedded_default_is_seeded_and_balanced():
 def test_reads_tfds_hellaswag_rows(monkeypatch):
     # No network here: the TFDS reader is replaced by rows shaped as TFDS's
     # "hellaswag" gives them (context, endings, label, ...).
-    import tasks.multiple_choice as module
+    from tasks.data import sources as module
 
     rows = [{"context": "A man", "endings": ["sits", "flies"], "label": 0,
              "activity_label": "x", "split_type": "indomain", "source_id": "y"}]
