@@ -166,6 +166,15 @@ def _sentencepiece_pieces(model_file):
     return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
 
 
+def _albert_normalization(folder):
+    """ALBERT's text cleanup as the folder's tokenizer_config.json states it
+    (Hugging Face's remove_space and keep_accents); without one, the original
+    ALBERT's (google-research/albert): spaces collapsed, accents stripped."""
+    config = _read_json(folder, "tokenizer_config.json") or {}
+    return {"albert_normalization": bool(config.get("remove_space", True)),
+            "keep_accents": bool(config.get("keep_accents", False))}
+
+
 def _sentencepiece_model(folder):
     named = os.path.join(folder, "spiece.model")
     if os.path.exists(named):
@@ -214,7 +223,8 @@ def _tokenizer_in(folder, path, lower_case=None):
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
         lower_case, _ = _casing(folder, lambda: _sentencepiece_pieces(model_file), lower_case)
-        return SentencePieceTokenizer(model_file, lower_case=bool(lower_case))
+        return SentencePieceTokenizer(model_file, lower_case=bool(lower_case),
+                                      **_albert_normalization(folder))
     tokens = _wordpiece_vocabulary(folder)
     if tokens is not None:
         lower_case, strip_accents = _casing(folder, lambda: tokens, lower_case)
@@ -256,7 +266,9 @@ def save_tokenizer(tokenizer, folder):
         if os.path.abspath(tokenizer.model_file) != os.path.abspath(target):
             shutil.copyfile(tokenizer.model_file, target + ".tmp")
             os.replace(target + ".tmp", target)
-        casing = {"do_lower_case": bool(tokenizer.lower_case)}
+        casing = {"do_lower_case": bool(tokenizer.lower_case),
+                  "remove_space": bool(tokenizer.albert_normalization),
+                  "keep_accents": bool(tokenizer.keep_accents)}
     else:
         target = os.path.join(folder, "vocab.txt")
         with open(target + ".tmp", "w", encoding="utf-8") as file:

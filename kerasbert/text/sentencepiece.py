@@ -13,6 +13,25 @@ from kerasbert.text.vocabulary import SENTENCEPIECE_SPECIALS, Vocabulary
 WORD_PREFIX = "\u2581"
 
 
+def albert_normalize(strings, remove_space=True, keep_accents=False, lower_case=False):
+    """ALBERT's text cleanup before SentencePiece, in graph (google-research/
+    albert's `preprocess_text`, Hugging Face's AlbertTokenizer(Fast)).
+
+    remove_space: whitespace runs become one space, none at the ends.
+    Always: `` and '' become ". keep_accents=False: NFKD, then the nonspacing
+    marks (Unicode category Mn) dropped, so "café" -> "cafe". lower_case:
+    see `lower_utf8`. SentencePiece's own normalizer (NFKC) runs after.
+    """
+    if remove_space:
+        strings = tf.strings.strip(tf.strings.regex_replace(strings, r"\s+", " "))
+    strings = tf.strings.regex_replace(strings, "``|''", '"')
+    if not keep_accents:
+        strings = tf.strings.regex_replace(tf_text.normalize_utf8(strings, "NFKD"), r"\p{Mn}", "")
+    if lower_case:
+        strings = lower_utf8(strings)
+    return strings
+
+
 def lower_utf8(strings):
     """Lower-cases strings as `lower_case=True` does, in graph.
 
@@ -33,12 +52,18 @@ class SentencePieceTokenizer(tf.Module):
     `30k-clean.model`); its bytes are embedded, so an exported SavedModel
     does not need the file. lower_case: lower-case the text first (ALBERT's
     do_lower_case), see `lower_utf8`.
+    albert_normalization: ALBERT's cleanup first (`albert_normalize`: spaces
+    collapsed, `` and '' as ", accents stripped unless keep_accents), as
+    the published ALBERT tokenizers do; off, the text goes to the model as is.
     """
 
-    def __init__(self, model_file, lower_case=False, name=None):
+    def __init__(self, model_file, lower_case=False, albert_normalization=False,
+                 keep_accents=False, name=None):
         super().__init__(name=name)
         self.model_file = str(model_file)
         self.lower_case = lower_case
+        self.albert_normalization = albert_normalization
+        self.keep_accents = keep_accents
         with open(model_file, "rb") as f:
             model = f.read()
         self._tokenizer = tf_text.SentencepieceTokenizer(
@@ -53,7 +78,10 @@ class SentencePieceTokenizer(tf.Module):
         int32 [tokens] (as WordPieceTokenizer): the text's pieces alone, no
         [CLS]/[SEP]."""
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
-        if self.lower_case:
+        if self.albert_normalization:
+            strings = albert_normalize(strings, keep_accents=self.keep_accents,
+                                       lower_case=self.lower_case)
+        elif self.lower_case:
             strings = lower_utf8(strings)
         return self._tokenizer.tokenize(strings)
 
@@ -62,4 +90,6 @@ class SentencePieceTokenizer(tf.Module):
         return self._tokenizer.detokenize(ids)
 
     def get_config(self):
-        return {"model_file": self.model_file, "lower_case": self.lower_case}
+        return {"model_file": self.model_file, "lower_case": self.lower_case,
+                "albert_normalization": self.albert_normalization,
+                "keep_accents": self.keep_accents}
