@@ -1,6 +1,6 @@
 """Named Transformer architectures: backbones per family and a registry."""
 
-from zoo import albert, bert, distilbert, tinybert, vit  # registers the presets
+from zoo import albert, bert, distilbert, roberta, tinybert, vit  # registers the presets
 from zoo import hub, pretrained
 from zoo.albert import AlbertBackbone
 from zoo.bert import BertBackbone
@@ -11,6 +11,7 @@ from zoo.pretrained import resolve
 from zoo.publish import push_to_hub
 from zoo.preprocessing import load_preprocessor, save_tokenizer
 from zoo.registry import Preset, Weights, available, build, families, get_preset
+from zoo.roberta import RobertaBackbone
 from zoo.sentence_encoder import SentenceEncoder
 from zoo.tinybert import TinyBertBackbone
 from zoo.vit import VitBackbone
@@ -21,6 +22,7 @@ __all__ = [
     "BertBackbone",
     "DistilBertBackbone",
     "Preset",
+    "RobertaBackbone",
     "SentenceEncoder",
     "TinyBertBackbone",
     "VitBackbone",

@@ -229,6 +229,10 @@ def _tokenizer_in(folder, path, lower_case=None):
     if tokens is not None:
         lower_case, strip_accents = _casing(folder, lambda: tokens, lower_case)
         return WordPieceTokenizer(tokens, lower_case=lower_case, strip_accents=strip_accents)
+    if os.path.exists(os.path.join(folder, "merges.txt")):
+        raise NotImplementedError(
+            f"{path!r} has a byte-level BPE tokenizer (vocab.json + merges.txt, RoBERTa's), "
+            "which kerasbert does not read yet; zoo.load reads the model itself.")
     raise FileNotFoundError(
         f"No vocabulary beside {path!r}: expected vocab.txt, spiece.model (or another "
         "SentencePiece .model), a Hugging Face tokenizer.json, or keras-hub's "

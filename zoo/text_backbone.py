@@ -52,6 +52,7 @@ class TextBackbone(Backbone):
         embedding_size=None,
         num_groups=None,
         layer_norm_epsilon=1e-12,
+        padding_id=None,
         use_pooler=True,
         output_embeddings=False,
         return_attention_scores=False,
@@ -68,6 +69,7 @@ class TextBackbone(Backbone):
             embedding_size=embedding_size,
             layer_norm_epsilon=layer_norm_epsilon,
             dropout=dropout,
+            padding_id=padding_id,
             dtype=dtype,
             name="embeddings",
         )

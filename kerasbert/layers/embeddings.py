@@ -18,6 +18,12 @@ class TextEmbeddings(keras.layers.Layer):
     `embedding_size` set (ALBERT) makes the three tables E wide and projects
     the normalized sum to `hidden_size` with `embedding_projection` (ALBERT's
     embedding_hidden_mapping_in); unset, E = H and nothing is projected.
+    `type_vocab_size=1` (RoBERTa) keeps the one segment row, added to every
+    token whatever the segment ids say.
+    `padding_id` set (RoBERTa, fairseq): positions count from padding_id + 1
+    over the tokens that are not `padding_id`, and padding tokens take
+    position `padding_id`, as Hugging Face's create_position_ids_from_input_ids
+    does; the table then has max_sequence_length + padding_id + 1 rows.
     """
 
     def __init__(
@@ -30,9 +36,11 @@ class TextEmbeddings(keras.layers.Layer):
         layer_norm_epsilon=1e-12,
         dropout=0.1,
         kernel_initializer=None,
+        padding_id=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.padding_id = padding_id
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.max_sequence_length = max_sequence_length
@@ -57,7 +65,7 @@ class TextEmbeddings(keras.layers.Layer):
                 dtype=policy, name="segment_embedding",
             )
         self.position_embedding = keras.layers.Embedding(
-            max_sequence_length, width,
+            self.position_rows, width,
             embeddings_initializer=_fresh(self.kernel_initializer),
             dtype=policy, name="position_embedding",
         )
@@ -90,10 +98,14 @@ class TextEmbeddings(keras.layers.Layer):
                 f"max_sequence_length={self.max_sequence_length}; truncate the "
                 "inputs (the preprocessor's sequence_length) to fit."
             )
-        positions = ops.arange(ops.shape(token_ids)[1])
-        x = self.token_embedding(token_ids) + self.position_embedding(positions)[None]
+        if self.padding_id is None:
+            positions = self.position_embedding(ops.arange(ops.shape(token_ids)[1]))[None]
+        else:
+            real = ops.cast(ops.not_equal(token_ids, self.padding_id), "int32")
+            positions = self.position_embedding(ops.cumsum(real, axis=1) * real + self.padding_id)
+        x = self.token_embedding(token_ids) + positions
         if self.segment_embedding is not None:
-            if segment_ids is None:
+            if segment_ids is None or self.type_vocab_size == 1:
                 segment_ids = ops.zeros_like(token_ids)
             x = x + self.segment_embedding(segment_ids)
         x = self.dropout_layer(self.layer_norm(x), training=training)
@@ -116,8 +128,16 @@ class TextEmbeddings(keras.layers.Layer):
             layer_norm_epsilon=self.layer_norm_epsilon,
             dropout=self.dropout,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            padding_id=self.padding_id,
         )
         return config
+
+    @property
+    def position_rows(self):
+        """Rows of the position table: RoBERTa's starts after padding_id."""
+        if self.padding_id is None:
+            return self.max_sequence_length
+        return self.max_sequence_length + self.padding_id + 1
 
 
 def _cubic_weights(distance):
@@ -254,5 +274,13 @@ class PatchEmbeddings(keras.layers.Layer):
             num_channels=self.num_channels,
             dropout=self.dropout,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            padding_id=self.padding_id,
         )
         return config
+
+    @property
+    def position_rows(self):
+        """Rows of the position table: RoBERTa's starts after padding_id."""
+        if self.padding_id is None:
+            return self.max_sequence_length
+        return self.max_sequence_length + self.padding_id + 1

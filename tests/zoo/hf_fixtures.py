@@ -32,6 +32,7 @@ class Case:
     config_class: str
     config: dict
     fit_dense: int = 0  # TinyBERT: add a fit_dense to this width
+    pad_id: int = 0  # the token id the batch pads with (RoBERTa: 1, its padding_idx)
 
 
 CASES = {
@@ -52,19 +53,25 @@ CASES = {
                                   "DistilBertConfig", dict(_DISTIL, num_labels=4)),
     "tinybert_pretraining": Case("tinybert", "BertForPreTraining", "BertConfig",
                                  dict(_TEXT, hidden_act="gelu"), fit_dense=48),
+    "roberta_model": Case("roberta", "RobertaModel", "RobertaConfig",
+                          dict(_TEXT, max_position_embeddings=42, type_vocab_size=1,
+                               hidden_act="gelu"), pad_id=1),
+    "roberta_mlm_no_pooler": Case("roberta", "RobertaForMaskedLM", "RobertaConfig",
+                                  dict(_TEXT, max_position_embeddings=42, type_vocab_size=1,
+                                       hidden_act="gelu"), pad_id=1),
     "vit_classifier": Case("vit", "ViTForImageClassification", "ViTConfig",
                            dict(_VIT, num_labels=5)),
     "vit_model_pooler": Case("vit", "ViTModel", "ViTConfig", dict(_VIT, hidden_act="gelu_new")),
 }
 
 
-def text_batch():
+def text_batch(pad_id=0):
     rng = np.random.default_rng(7)
     ids = rng.integers(5, VOCAB, (3, LENGTH)).astype("int32")
     mask = np.ones_like(ids)
     mask[0, 6:] = 0
     mask[2, 4:] = 0
-    ids[mask == 0] = 0
+    ids[mask == 0] = pad_id
     types = np.zeros_like(ids)
     types[:, 3:] = 1
     types[mask == 0] = 0
@@ -78,7 +85,7 @@ def image_batch():
 # The dense layers that feed a GELU, by their in-memory names (transformers 5
 # renames some modules in memory, e.g. ViT's mlp.fc1).
 _BEFORE_GELU = re.compile(r"(intermediate\.dense|\.ffn|ffn\.lin1|mlp\.fc1|vocab_transform"
-                          r"|predictions\.(transform\.)?dense)\.weight$")
+                          r"|predictions\.(transform\.)?dense|lm_head\.dense)\.weight$")
 GELU_INPUT_SCALE = 40.0
 
 
@@ -152,11 +159,11 @@ def reference_outputs(case, model, state):
             pixels = torch.from_numpy(image_batch().transpose(0, 3, 1, 2).copy())
             out = model(pixel_values=pixels, output_hidden_states=True, output_attentions=True)
         else:
-            batch = text_batch()
+            batch = text_batch(case.pad_id)
             kwargs = dict(input_ids=torch.from_numpy(batch["input_word_ids"]).long(),
                           attention_mask=torch.from_numpy(batch["input_mask"]).long(),
                           output_hidden_states=True, output_attentions=True)
-            if case.family != "distilbert":
+            if case.family not in ("distilbert", "roberta"):  # RoBERTa: one segment row
                 kwargs["token_type_ids"] = torch.from_numpy(batch["input_type_ids"]).long()
             out = model(**kwargs)
     result = {
@@ -171,7 +178,7 @@ def reference_outputs(case, model, state):
         result["sequence_output"] = out.hidden_states[-1].numpy()
     if case.model_class == "ViTModel":
         result["pooled_output"] = out.pooler_output.numpy()
-    elif case.family in ("bert", "albert", "tinybert") and base.pooler is not None:
+    elif case.family in ("bert", "albert", "tinybert", "roberta") and base.pooler is not None:
         with torch.no_grad():
             sequence = torch.from_numpy(result["sequence_output"])
             if case.family == "albert":  # a bare Linear on the first token, then tanh

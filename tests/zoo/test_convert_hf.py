@@ -5,6 +5,7 @@ import pytest
 
 import zoo
 from tests.zoo import hf_fixtures as hf
+from zoo.convert import hf_tables
 from zoo.convert.table import ConversionError
 
 TOLERANCE = 1e-5
@@ -23,7 +24,7 @@ def max_differences(ours, reference):
 
 
 def batch_for(case):
-    return hf.image_batch() if case.family == "vit" else hf.text_batch()
+    return hf.image_batch() if case.family == "vit" else hf.text_batch(case.pad_id)
 
 
 @pytest.fixture(scope="module", params=sorted(hf.CASES))
@@ -89,7 +90,9 @@ def test_save_hf_round_trip_is_exact(saved, tmp_path):
     written = hf.hf_files_state(out, case)
     # A checkpoint without a pooler gets the model's (random) one written too,
     # as transformers' save_pretrained of such a model does.
-    extra = ["bert.pooler.dense.bias", "bert.pooler.dense.weight"] if "no_pooler" in name else []
+    prefix = hf_tables.BASE_PREFIXES[case.family]
+    extra = ([f"{prefix}pooler.dense.bias", f"{prefix}pooler.dense.weight"]
+             if "no_pooler" in name else [])
     assert sorted(set(written) - set(original)) == extra
     assert set(original) <= set(written)
     for key in original:

@@ -57,11 +57,11 @@ def test_unknown_folder_says_what_is_readable(tmp_path):
 
 
 def test_unknown_model_type_is_named(tmp_path):
-    (tmp_path / "config.json").write_text('{"model_type": "roberta"}')
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
     from zoo.convert.safetensors_io import write_safetensors
 
     write_safetensors({"a": np.zeros(2, "float32")}, str(tmp_path / "model.safetensors"))
-    with pytest.raises(ValueError, match="roberta"):
+    with pytest.raises(ValueError, match="gpt2"):
         zoo.load(str(tmp_path))
 
 

@@ -19,6 +19,9 @@ PUBLISHED = {
     "distilbert_base_cased": 65_190_912,
     "tinybert_4l_312d": 14_350_248,
     "tinybert_6l_768d": 66_955_008,
+    "roberta_base": 124_645_632,
+    "roberta_large": 355_359_744,
+    "distilroberta_base": 82_118_400,
     "vit_base_patch16_224": 85_798_656,
     "vit_base_patch32_224": 87_455_232,
     "vit_large_patch16_224": 303_301_632,
@@ -26,7 +29,7 @@ PUBLISHED = {
     "vit_huge_patch14_224": 630_764_800,
 }
 TINY = ["bert_test_tiny", "albert_test_tiny", "distilbert_test_tiny",
-        "tinybert_test_tiny", "vit_test_tiny", "vit_tiny_patch2_8"]
+        "tinybert_test_tiny", "roberta_test_tiny", "vit_test_tiny", "vit_tiny_patch2_8"]
 
 
 def analytic_count(name, **overrides):

@@ -41,7 +41,7 @@ def read_config(folder):
 
 
 def detect_family(config, state):
-    """bert, tinybert, albert, distilbert or vit, from the config (and keys)."""
+    """bert, tinybert, albert, distilbert, roberta or vit, from the config (and keys)."""
     model_type = config.get("model_type")
     if model_type is None:  # old configs: infer from their fields
         if "patch_size" in config:
@@ -54,10 +54,10 @@ def detect_family(config, state):
             model_type = "bert"
     if model_type == "bert" and any(k.startswith("fit_dense.") for k in state):
         return "tinybert"
-    if model_type not in ("bert", "albert", "distilbert", "vit"):
+    if model_type not in ("bert", "albert", "distilbert", "roberta", "vit"):
         raise ConversionError(
             f"Unsupported model_type {model_type!r} in config.json; zoo.load reads "
-            "bert, albert, distilbert and vit (TinyBERT is bert with fit_dense)."
+            "bert, albert, distilbert, roberta and vit (TinyBERT is bert with fit_dense)."
         )
     return model_type
 
@@ -101,6 +101,17 @@ def backbone_arguments(family, config, state):
     _require(c.get("position_embedding_type", "absolute") == "absolute",
              f"position_embedding_type={c.get('position_embedding_type')!r}: only "
              "absolute position embeddings are supported.")
+    if family == "roberta":
+        # fairseq positions: the table has padding_id + 1 rows before the first one used.
+        _require(c.get("type_vocab_size", 1) == 1, "RoBERTa with type_vocab_size != 1 is "
+                 "not supported (no published model has segment embeddings).")
+        padding_id = c.get("pad_token_id", 1)
+        arguments.update(
+            vocab_size=c["vocab_size"], padding_id=padding_id,
+            max_sequence_length=c.get("max_position_embeddings", 514) - padding_id - 1,
+            layer_norm_epsilon=c.get("layer_norm_eps", 1e-5),
+        )
+        return arguments
     arguments.update(
         vocab_size=c["vocab_size"],
         max_sequence_length=c.get("max_position_embeddings", 512),
@@ -128,7 +139,7 @@ def hf_config(family, arguments):
             max_position_embeddings=a["max_sequence_length"],
         )
     config = dict(
-        model_type="vit" if family == "vit" else ("albert" if family == "albert" else "bert"),
+        model_type=family if family in ("vit", "albert", "roberta") else "bert",
         hidden_size=a["hidden_size"], num_hidden_layers=a["num_layers"],
         num_attention_heads=a["num_heads"], intermediate_size=a["intermediate_size"],
         hidden_act=a["activation"], hidden_dropout_prob=a["dropout"],
@@ -144,6 +155,12 @@ def hf_config(family, arguments):
             _require(a["representation_size"] == a["hidden_size"],
                      "Hugging Face ViT's pooler keeps the hidden size; this model's "
                      "representation_size differs.")
+        return config
+    if family == "roberta":
+        config.update(vocab_size=a["vocab_size"], pad_token_id=a["padding_id"],
+                      bos_token_id=0, eos_token_id=2, type_vocab_size=1,
+                      max_position_embeddings=a["max_sequence_length"] + a["padding_id"] + 1,
+                      position_embedding_type="absolute")
         return config
     config.update(vocab_size=a["vocab_size"], max_position_embeddings=a["max_sequence_length"],
                   type_vocab_size=a["type_vocab_size"], position_embedding_type="absolute")
@@ -197,6 +214,9 @@ def find_heads(family, config, state):
         if rules[0].source in state:
             arguments["sentence_head"] = kind
             table += rules
+    if "classifier.dense.weight" in state:  # RobertaForSequenceClassification
+        left_out.append(("classifier.*", "RoBERTa's classification head (dense + tanh + "
+                         "out_proj): not loaded by zoo.load yet; the backbone is"))
     if "classifier.weight" in state:
         kind = _classifier_kind(config)
         if kind != "SequenceClassification":
@@ -289,6 +309,8 @@ _ARCHITECTURES = {
     ("distilbert", "mlm"): "DistilBertForMaskedLM",
     ("distilbert", "classifier"): "DistilBertForSequenceClassification",
     ("distilbert",): "DistilBertModel",
+    ("roberta", "mlm"): "RobertaForMaskedLM",
+    ("roberta",): "RobertaModel",
     ("vit", "classifier"): "ViTForImageClassification",
     ("vit",): "ViTModel",
 }

@@ -123,7 +123,7 @@ VIT_POOLER = dense("pooler.dense", "pooler")
 
 BACKBONES = {
     "bert": BERT, "tinybert": TINYBERT, "albert": ALBERT,
-    "distilbert": DISTILBERT, "vit": VIT,
+    "distilbert": DISTILBERT, "roberta": BERT, "vit": VIT,
 }
 
 
@@ -138,6 +138,7 @@ MLM_HEADS = {
                  "cls.predictions.bias"),
     "albert": _mlm("predictions.dense", "predictions.LayerNorm", "predictions.bias"),
     "distilbert": _mlm("vocab_transform", "vocab_layer_norm", "vocab_projector.bias"),
+    "roberta": _mlm("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
 }
 MLM_HEADS["tinybert"] = MLM_HEADS["bert"]
 
@@ -146,6 +147,7 @@ TIED = {
     "bert": ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"),
     "albert": ("predictions.decoder.weight", "predictions.decoder.bias"),
     "distilbert": ("vocab_projector.weight",),
+    "roberta": ("lm_head.decoder.weight", "lm_head.decoder.bias"),
 }
 TIED["tinybert"] = TIED["bert"]
 
@@ -164,5 +166,5 @@ TOP_LEVEL = ("fit_dense.",)
 
 BASE_PREFIXES = {
     "bert": "bert.", "tinybert": "bert.", "albert": "albert.",
-    "distilbert": "distilbert.", "vit": "vit.",
+    "distilbert": "distilbert.", "roberta": "roberta.", "vit": "vit.",
 }
