@@ -11,7 +11,7 @@ from zoo.pretrained import resolve
 from zoo.publish import push_to_hub
 from zoo.preprocessing import load_preprocessor, save_tokenizer
 from zoo.registry import Preset, Weights, available, build, families, get_preset
-from zoo.roberta import RobertaBackbone
+from zoo.roberta import RobertaBackbone, XlmRobertaBackbone
 from zoo.sentence_encoder import SentenceEncoder
 from zoo.tinybert import TinyBertBackbone
 from zoo.vit import VitBackbone
@@ -26,6 +26,7 @@ __all__ = [
     "SentenceEncoder",
     "TinyBertBackbone",
     "VitBackbone",
+    "XlmRobertaBackbone",
     "Weights",
     "available",
     "build",

@@ -166,6 +166,19 @@ def _sentencepiece_pieces(model_file):
     return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
 
 
+def _is_xlm_roberta(folder, model_file):
+    """XLM-RoBERTa's SentencePiece (fairseq ids), not ALBERT's: as its file is
+    named, or as the folder's configs say."""
+    tokenizer_class = (_read_json(folder, "tokenizer_config.json") or {}).get(
+        "tokenizer_class") or ""
+    model_type = (_read_json(folder, "config.json") or {}).get("model_type")
+    return (os.path.basename(model_file) == _XLM_ROBERTA_MODEL
+            or tokenizer_class.startswith("XLMRoberta") or model_type == "xlm-roberta")
+
+
+_XLM_ROBERTA_MODEL = "sentencepiece.bpe.model"
+
+
 def _albert_normalization(folder):
     """ALBERT's text cleanup as the folder's tokenizer_config.json states it
     (Hugging Face's remove_space and keep_accents); without one, the original
@@ -223,6 +236,9 @@ def _tokenizer_in(folder, path, lower_case=None):
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
         lower_case, _ = _casing(folder, lambda: _sentencepiece_pieces(model_file), lower_case)
+        if _is_xlm_roberta(folder, model_file):
+            return SentencePieceTokenizer(model_file, lower_case=bool(lower_case),
+                                          fairseq_ids=True)
         return SentencePieceTokenizer(model_file, lower_case=bool(lower_case),
                                       **_albert_normalization(folder))
     tokens = _wordpiece_vocabulary(folder)
@@ -266,13 +282,16 @@ def save_tokenizer(tokenizer, folder):
 
     os.makedirs(folder, exist_ok=True)
     if isinstance(tokenizer, SentencePieceTokenizer):
-        target = os.path.join(folder, "spiece.model")
+        fairseq = tokenizer.fairseq_ids
+        target = os.path.join(folder, _XLM_ROBERTA_MODEL if fairseq else "spiece.model")
         if os.path.abspath(tokenizer.model_file) != os.path.abspath(target):
             shutil.copyfile(tokenizer.model_file, target + ".tmp")
             os.replace(target + ".tmp", target)
-        casing = {"do_lower_case": bool(tokenizer.lower_case),
-                  "remove_space": bool(tokenizer.albert_normalization),
-                  "keep_accents": bool(tokenizer.keep_accents)}
+        casing = ({"do_lower_case": bool(tokenizer.lower_case),
+                   "tokenizer_class": "XLMRobertaTokenizer"} if fairseq else
+                  {"do_lower_case": bool(tokenizer.lower_case),
+                   "remove_space": bool(tokenizer.albert_normalization),
+                   "keep_accents": bool(tokenizer.keep_accents)})
     else:
         target = os.path.join(folder, "vocab.txt")
         with open(target + ".tmp", "w", encoding="utf-8") as file:

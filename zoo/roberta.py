@@ -46,7 +46,15 @@ class RobertaBackbone(TextBackbone):
         )
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class XlmRobertaBackbone(RobertaBackbone):
+    """XLM-RoBERTa (Conneau et al., 2019): RoBERTa's architecture over a
+    250k SentencePiece vocabulary in 100 languages (fairseq ids); its own class
+    so checkpoints are written back as XLM-RoBERTa."""
+
+
 register_family("roberta", RobertaBackbone)
+register_family("xlm_roberta", XlmRobertaBackbone)
 
 
 def _roberta(num_layers, hidden_size):
@@ -75,3 +83,18 @@ _WEIGHTS = {
 }
 
 register_presets("roberta", _PRESETS, _WEIGHTS)
+
+
+def _xlm_roberta(num_layers, hidden_size):
+    return dict(_roberta(num_layers, hidden_size), vocab_size=250002)
+
+
+register_presets("xlm_roberta", [
+    ("xlm_roberta_base", _xlm_roberta(12, 768), 278_043_648,
+     "XLM-RoBERTa base (L12 H768), 100 languages, SentencePiece."),
+    ("xlm_roberta_large", _xlm_roberta(24, 1024), 559_890_432,
+     "XLM-RoBERTa large (L24 H1024), 100 languages, SentencePiece."),
+], {
+    "xlm_roberta_base": Weights(("hf://FacebookAI/xlm-roberta-base",)),
+    "xlm_roberta_large": Weights(("hf://FacebookAI/xlm-roberta-large",)),
+})

@@ -8,7 +8,12 @@ tensorflow and tensorflow_text to load.
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from kerasbert.text.vocabulary import SENTENCEPIECE_SPECIALS, Vocabulary
+from kerasbert.text.vocabulary import FAIRSEQ_SPECIALS, SENTENCEPIECE_SPECIALS, Vocabulary
+
+# fairseq's ids over a SentencePiece model (XLM-RoBERTa): <s> <pad> </s> <unk>
+# first, every other piece one id later than in the model, <mask> last.
+_FAIRSEQ_FIRST = ("<s>", "<pad>", "</s>", "<unk>")
+_FAIRSEQ_UNK = 3
 
 WORD_PREFIX = "\u2581"
 
@@ -55,15 +60,20 @@ class SentencePieceTokenizer(tf.Module):
     albert_normalization: ALBERT's cleanup first (`albert_normalize`: spaces
     collapsed, `` and '' as ", accents stripped unless keep_accents), as
     the published ALBERT tokenizers do; off, the text goes to the model as is.
+    fairseq_ids: XLM-RoBERTa's ids (fairseq's dictionary over the model):
+    <s>=0, <pad>=1, </s>=2, <unk>=3, the model's pieces from its id 3 on one
+    id later, <mask> last; the model's own <unk> (0), <s> and </s> are not
+    pieces.
     """
 
     def __init__(self, model_file, lower_case=False, albert_normalization=False,
-                 keep_accents=False, name=None):
+                 keep_accents=False, fairseq_ids=False, name=None):
         super().__init__(name=name)
         self.model_file = str(model_file)
         self.lower_case = lower_case
         self.albert_normalization = albert_normalization
         self.keep_accents = keep_accents
+        self.fairseq_ids = fairseq_ids
         with open(model_file, "rb") as f:
             model = f.read()
         self._tokenizer = tf_text.SentencepieceTokenizer(
@@ -71,7 +81,10 @@ class SentencePieceTokenizer(tf.Module):
         with tf.init_scope():
             ids = tf.range(self._tokenizer.vocab_size())
             pieces = [p.decode("utf-8") for p in self._tokenizer.id_to_string(ids).numpy()]
-        self.vocabulary = Vocabulary(pieces, SENTENCEPIECE_SPECIALS, word_prefix=WORD_PREFIX)
+        if fairseq_ids:
+            pieces = [*_FAIRSEQ_FIRST, *pieces[3:], "<mask>"]
+        self.vocabulary = Vocabulary(pieces, FAIRSEQ_SPECIALS if fairseq_ids
+                                     else SENTENCEPIECE_SPECIALS, word_prefix=WORD_PREFIX)
 
     def tokenize(self, strings):
         """strings [batch] -> int32 RaggedTensor [batch, (tokens)]; a scalar ->
@@ -83,13 +96,23 @@ class SentencePieceTokenizer(tf.Module):
                                        lower_case=self.lower_case)
         elif self.lower_case:
             strings = lower_utf8(strings)
-        return self._tokenizer.tokenize(strings)
+        ids = self._tokenizer.tokenize(strings)
+        if self.fairseq_ids:  # the model's <unk> (0) is fairseq's 3; the rest shift by one
+            shift = lambda v: tf.where(v == 0, _FAIRSEQ_UNK, v + 1)  # noqa: E731
+            ids = tf.ragged.map_flat_values(shift, ids) if isinstance(
+                ids, tf.RaggedTensor) else shift(ids)
+        return ids
 
     def detokenize(self, ids):
         """int ids [batch, (tokens)] (ragged or dense) -> strings [batch]."""
+        if self.fairseq_ids:  # back to the model's ids; <s> <pad> </s> <mask> dropped
+            ids = tf.ragged.boolean_mask(ids, (ids >= _FAIRSEQ_UNK)
+                                         & (ids < self.vocabulary.size - 1))
+            ids = tf.ragged.map_flat_values(
+                lambda v: tf.where(v == _FAIRSEQ_UNK, 0, v - 1), ids)
         return self._tokenizer.detokenize(ids)
 
     def get_config(self):
         return {"model_file": self.model_file, "lower_case": self.lower_case,
                 "albert_normalization": self.albert_normalization,
-                "keep_accents": self.keep_accents}
+                "keep_accents": self.keep_accents, "fairseq_ids": self.fairseq_ids}

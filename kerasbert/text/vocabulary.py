@@ -11,6 +11,8 @@ WORDPIECE_SPECIALS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "mask": "[
                       "unk": "[UNK]"}
 SENTENCEPIECE_SPECIALS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "<pad>", "mask": "[MASK]",
                           "unk": "<unk>"}
+FAIRSEQ_SPECIALS = {"cls": "<s>", "sep": "</s>", "pad": "<pad>", "mask": "<mask>",
+                    "unk": "<unk>"}
 
 
 class Vocabulary:

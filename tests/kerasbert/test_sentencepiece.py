@@ -143,7 +143,8 @@ def test_vocabulary_has_albert_special_ids(tokenizer, model_file):
 def test_get_config_rebuilds(tokenizer):
     config = tokenizer.get_config()
     assert config == {"model_file": tokenizer.model_file, "lower_case": False,
-                      "albert_normalization": False, "keep_accents": False}
+                      "albert_normalization": False, "keep_accents": False,
+                      "fairseq_ids": False}
     clone = SentencePieceTokenizer(**config)
     assert clone.tokenize(["Paris café"]).to_list() == tokenizer.tokenize(["Paris café"]).to_list()
 
@@ -235,3 +236,44 @@ def test_albert_ids_equal_albert_tokenizer_fast(model_dir, tmp_path, keep_accent
         line for line in different if not hangul.search(line)][:3]
     if keep_accents:  # no NFKD: at most the 0.1% of whitespace edge cases
         assert len(different) <= len(lines) // 1000, different
+
+
+def test_xlm_roberta_ids_equal_xlm_roberta_tokenizer_fast(model_dir, tmp_path):
+    """XLM-RoBERTa's fairseq ids over its SentencePiece model (<s>=0, <pad>=1,
+    </s>=2, <unk>=3, pieces one id later, <mask> last): a folder as published
+    (sentencepiece.bpe.model, converted by transformers' XLMRobertaTokenizerFast),
+    loaded by zoo, gives the fast tokenizer's ids on the varied corpus (all but
+    the line that opens with a no-break space and a zero-width joiner, read
+    otherwise by the fast tokenizer's whitespace handling, as for ALBERT), and
+    its packed single texts are <s> ... </s>."""
+    import sentencepiece as spm
+    from transformers import XLMRobertaTokenizerFast
+
+    from kerasbert.text import Preprocessor
+    from zoo.preprocessing import load_tokenizer
+
+    prefix = model_dir / "xlmr"  # sentencepiece's own ids: <unk>=0, <s>=1, </s>=2
+    if not os.path.exists(f"{prefix}.model"):
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(text_corpus.training_corpus()), model_prefix=str(prefix),
+            vocab_size=400, model_type="unigram", character_coverage=1.0)
+    shutil.copy(f"{prefix}.model", tmp_path / "sentencepiece.bpe.model")
+    reference = XLMRobertaTokenizerFast.from_pretrained(tmp_path)
+    reference.save_pretrained(tmp_path)
+    ours = load_tokenizer(str(tmp_path))
+    assert ours.fairseq_ids and ours.vocabulary.size == len(reference) == 402
+    assert [ours.vocabulary.id_of(role) for role in ("cls", "pad", "sep", "unk", "mask")] == [
+        0, 1, 2, 3, 401] == [reference.convert_tokens_to_ids(t) for t in
+                             ("<s>", "<pad>", "</s>", "<unk>", "<mask>")]
+    lines = text_corpus.corpus()
+    got = ours.tokenize(lines).to_list()
+    expected = [reference(line, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+                for line in lines]
+    different = [(lines[i], got[i], expected[i]) for i in range(len(lines))
+                 if got[i] != expected[i]]
+    print(f"XLM-R: {len(lines)} lines, {len(different)} differ from XLMRobertaTokenizerFast")
+    assert len(different) <= len(lines) // 1000, different[:3]
+    packed = Preprocessor(ours, sequence_length=12)(["Paris café"])["input_word_ids"].numpy()
+    assert packed[0].tolist()[:len(expected_ids := reference("Paris café")["input_ids"])] == \
+        expected_ids
+    assert ours.detokenize(ours.tokenize(["the model"])).numpy().tolist() == [b"the model"]

@@ -59,6 +59,10 @@ CASES = {
     "roberta_mlm_no_pooler": Case("roberta", "RobertaForMaskedLM", "RobertaConfig",
                                   dict(_TEXT, max_position_embeddings=42, type_vocab_size=1,
                                        hidden_act="gelu"), pad_id=1),
+    "xlm_roberta_mlm_no_pooler": Case("xlm_roberta", "XLMRobertaForMaskedLM",
+                                      "XLMRobertaConfig",
+                                      dict(_TEXT, max_position_embeddings=42, type_vocab_size=1,
+                                           hidden_act="gelu"), pad_id=1),
     "vit_classifier": Case("vit", "ViTForImageClassification", "ViTConfig",
                            dict(_VIT, num_labels=5)),
     "vit_model_pooler": Case("vit", "ViTModel", "ViTConfig", dict(_VIT, hidden_act="gelu_new")),
@@ -163,7 +167,7 @@ def reference_outputs(case, model, state):
             kwargs = dict(input_ids=torch.from_numpy(batch["input_word_ids"]).long(),
                           attention_mask=torch.from_numpy(batch["input_mask"]).long(),
                           output_hidden_states=True, output_attentions=True)
-            if case.family not in ("distilbert", "roberta"):  # RoBERTa: one segment row
+            if case.family not in ("distilbert", "roberta", "xlm_roberta"):  # one segment row
                 kwargs["token_type_ids"] = torch.from_numpy(batch["input_type_ids"]).long()
             out = model(**kwargs)
     result = {
@@ -178,7 +182,8 @@ def reference_outputs(case, model, state):
         result["sequence_output"] = out.hidden_states[-1].numpy()
     if case.model_class == "ViTModel":
         result["pooled_output"] = out.pooler_output.numpy()
-    elif case.family in ("bert", "albert", "tinybert", "roberta") and base.pooler is not None:
+    elif case.family in ("bert", "albert", "tinybert", "roberta", "xlm_roberta") \
+            and base.pooler is not None:
         with torch.no_grad():
             sequence = torch.from_numpy(result["sequence_output"])
             if case.family == "albert":  # a bare Linear on the first token, then tanh

@@ -22,6 +22,8 @@ PUBLISHED = {
     "roberta_base": 124_645_632,
     "roberta_large": 355_359_744,
     "distilroberta_base": 82_118_400,
+    "xlm_roberta_base": 278_043_648,
+    "xlm_roberta_large": 559_890_432,
     "vit_base_patch16_224": 85_798_656,
     "vit_base_patch32_224": 87_455_232,
     "vit_large_patch16_224": 303_301_632,

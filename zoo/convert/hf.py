@@ -54,10 +54,13 @@ def detect_family(config, state):
             model_type = "bert"
     if model_type == "bert" and any(k.startswith("fit_dense.") for k in state):
         return "tinybert"
+    if model_type == "xlm-roberta":
+        return "xlm_roberta"
     if model_type not in ("bert", "albert", "distilbert", "roberta", "vit"):
         raise ConversionError(
             f"Unsupported model_type {model_type!r} in config.json; zoo.load reads "
-            "bert, albert, distilbert, roberta and vit (TinyBERT is bert with fit_dense)."
+            "bert, albert, distilbert, roberta, xlm-roberta and vit (TinyBERT is bert with "
+            "fit_dense)."
         )
     return model_type
 
@@ -101,7 +104,7 @@ def backbone_arguments(family, config, state):
     _require(c.get("position_embedding_type", "absolute") == "absolute",
              f"position_embedding_type={c.get('position_embedding_type')!r}: only "
              "absolute position embeddings are supported.")
-    if family == "roberta":
+    if family in ("roberta", "xlm_roberta"):
         # fairseq positions: the table has padding_id + 1 rows before the first one used.
         _require(c.get("type_vocab_size", 1) == 1, "RoBERTa with type_vocab_size != 1 is "
                  "not supported (no published model has segment embeddings).")
@@ -139,7 +142,8 @@ def hf_config(family, arguments):
             max_position_embeddings=a["max_sequence_length"],
         )
     config = dict(
-        model_type=family if family in ("vit", "albert", "roberta") else "bert",
+        model_type={"vit": "vit", "albert": "albert", "roberta": "roberta",
+                    "xlm_roberta": "xlm-roberta"}.get(family, "bert"),
         hidden_size=a["hidden_size"], num_hidden_layers=a["num_layers"],
         num_attention_heads=a["num_heads"], intermediate_size=a["intermediate_size"],
         hidden_act=a["activation"], hidden_dropout_prob=a["dropout"],
@@ -156,7 +160,7 @@ def hf_config(family, arguments):
                      "Hugging Face ViT's pooler keeps the hidden size; this model's "
                      "representation_size differs.")
         return config
-    if family == "roberta":
+    if family in ("roberta", "xlm_roberta"):
         config.update(vocab_size=a["vocab_size"], pad_token_id=a["padding_id"],
                       bos_token_id=0, eos_token_id=2, type_vocab_size=1,
                       max_position_embeddings=a["max_sequence_length"] + a["padding_id"] + 1,
@@ -311,6 +315,8 @@ _ARCHITECTURES = {
     ("distilbert",): "DistilBertModel",
     ("roberta", "mlm"): "RobertaForMaskedLM",
     ("roberta",): "RobertaModel",
+    ("xlm_roberta", "mlm"): "XLMRobertaForMaskedLM",
+    ("xlm_roberta",): "XLMRobertaModel",
     ("vit", "classifier"): "ViTForImageClassification",
     ("vit",): "ViTModel",
 }

@@ -123,7 +123,7 @@ VIT_POOLER = dense("pooler.dense", "pooler")
 
 BACKBONES = {
     "bert": BERT, "tinybert": TINYBERT, "albert": ALBERT,
-    "distilbert": DISTILBERT, "roberta": BERT, "vit": VIT,
+    "distilbert": DISTILBERT, "roberta": BERT, "xlm_roberta": BERT, "vit": VIT,
 }
 
 
@@ -141,6 +141,7 @@ MLM_HEADS = {
     "roberta": _mlm("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
 }
 MLM_HEADS["tinybert"] = MLM_HEADS["bert"]
+MLM_HEADS["xlm_roberta"] = MLM_HEADS["roberta"]
 
 # Tied copies of the token embeddings (and of the MLM bias) some files keep.
 TIED = {
@@ -150,6 +151,7 @@ TIED = {
     "roberta": ("lm_head.decoder.weight", "lm_head.decoder.bias"),
 }
 TIED["tinybert"] = TIED["bert"]
+TIED["xlm_roberta"] = TIED["roberta"]
 
 SENTENCE_HEADS = {
     "bert": ("nsp", dense("cls.seq_relationship", "nsp_head")),
@@ -166,5 +168,6 @@ TOP_LEVEL = ("fit_dense.",)
 
 BASE_PREFIXES = {
     "bert": "bert.", "tinybert": "bert.", "albert": "albert.",
-    "distilbert": "distilbert.", "roberta": "roberta.", "vit": "vit.",
+    "distilbert": "distilbert.", "roberta": "roberta.",
+    "xlm_roberta": "roberta.", "vit": "vit.",
 }
