@@ -172,7 +172,7 @@ def _is_xlm_roberta(folder, model_file):
     tokenizer_class = (_read_json(folder, "tokenizer_config.json") or {}).get(
         "tokenizer_class") or ""
     model_type = (_read_json(folder, "config.json") or {}).get("model_type")
-    return (os.path.basename(model_file) == _XLM_ROBERTA_MODEL
+    return (os.path.basename(model_file or "") == _XLM_ROBERTA_MODEL
             or tokenizer_class.startswith("XLMRoberta") or model_type == "xlm-roberta")
 
 
@@ -189,11 +189,20 @@ def _albert_normalization(folder):
 
 
 def _sentencepiece_model(folder):
+    """The folder's SentencePiece .model file, or one rebuilt from a Unigram
+    tokenizer.json (transformers 5 saves ALBERT and XLM-R tokenizers so)."""
+    from zoo.convert import unigram_json
+
     named = os.path.join(folder, "spiece.model")
     if os.path.exists(named):
         return named
     models = sorted(glob.glob(os.path.join(folder, "*.model")))
-    return models[0] if models else None
+    if models:
+        return models[0]
+    if unigram_json.is_unigram(_read_json(folder, "tokenizer.json")):
+        return unigram_json.model_file(os.path.join(folder, "tokenizer.json"),
+                                       fairseq=_is_xlm_roberta(folder, None))
+    return None
 
 
 def _locate(path, lower_case):

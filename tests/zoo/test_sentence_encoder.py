@@ -151,3 +151,38 @@ def test_real_all_minilm_l6_v2():
     encoder, embeddings = ours(folder)
     assert encoder.pooling == "mean" and encoder.normalize
     np.testing.assert_allclose(embeddings, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_xlm_roberta_sentence_transformers_folder(tmp_path):
+    """A multilingual encoder as they are built: a random XLMRobertaModel with an
+    XLM-R SentencePiece tokenizer (trained here, converted by transformers),
+    mean-pooled and normalized by the sentence-transformers library. Padding is
+    id 1 and positions start at 2: the embeddings equal the library's."""
+    import shutil
+
+    import sentencepiece as spm
+
+    hf_folder = tmp_path / "hf"
+    hf_folder.mkdir()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(training_corpus()), model_prefix=str(tmp_path / "spm"),
+        vocab_size=400, model_type="unigram", character_coverage=1.0)
+    shutil.copy(tmp_path / "spm.model", hf_folder / "sentencepiece.bpe.model")
+    tokenizer = transformers.XLMRobertaTokenizerFast.from_pretrained(hf_folder)
+    tokenizer.save_pretrained(hf_folder)
+    torch.manual_seed(0)
+    config = transformers.XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, max_position_embeddings=66, type_vocab_size=1)
+    model = transformers.XLMRobertaModel(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 1:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    model.save_pretrained(hf_folder)
+    texts = TEXTS + ["Ein Mann spielt Gitarre.", "猫がマットの上に座っている", "Москва"]
+    reference = save_sentence_transformer(hf_folder, tmp_path / "st", "mean", True)
+    expected = reference.encode(texts, convert_to_numpy=True, batch_size=3)
+    encoder, embeddings = ours(tmp_path / "st", texts)
+    assert isinstance(encoder.backbone, zoo.XlmRobertaBackbone)
+    np.testing.assert_allclose(embeddings, expected, atol=1e-5, rtol=1e-5)
