@@ -3,8 +3,10 @@
 `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`, truncated to fit, padded, with
 segment ids (A and its special tokens 0, B and its [SEP] 1) and an input
 mask: `input_word_ids`, `input_mask`, `input_type_ids`, int32 [batch, seq].
+`pair_separators=2` gives fairseq's pairs (RoBERTa, XLM-R): `<s> A </s></s> B </s>`.
 
-Truncation policies (the budget is sequence_length - 2, or - 3 for pairs):
+Truncation policies (the budget is sequence_length - 2, or - 2 - pair_separators
+- 1 for pairs):
   longest_first  (default, Hugging Face's): a single text keeps its first
                  tokens; for a pair, only the longer is cut while that is
                  enough, else both get half the budget (the longer one the
@@ -62,7 +64,7 @@ class InputPacker(tf.Module):
     """
 
     def __init__(self, sequence_length, cls_id, sep_id, pad_id, truncation="longest_first",
-                 pad_to="fixed", head_length=None, name=None):
+                 pad_to="fixed", head_length=None, pair_separators=1, name=None):
         super().__init__(name=name)
         if truncation not in TRUNCATIONS:
             raise ValueError(f"Unknown truncation {truncation!r}; choose one of {TRUNCATIONS}.")
@@ -75,6 +77,7 @@ class InputPacker(tf.Module):
         self.truncation = truncation
         self.pad_to = pad_to
         self.head_length = head_length
+        self.pair_separators = pair_separators
 
     def _head_length(self, budget):
         # Sun et al. keep 128 of 510: a quarter of the budget by default.
@@ -89,7 +92,7 @@ class InputPacker(tf.Module):
             segments = [_cut(ids_a, keep, self.truncation, self._head_length(budget))]
         else:
             ids_b = tf.cast(_as_ragged(ids_b), tf.int32)
-            budget = self.sequence_length - 3
+            budget = self.sequence_length - 2 - self.pair_separators
             keep_a, keep_b = _pair_lengths(ids_a.row_lengths(), ids_b.row_lengths(), budget)
             head = self._head_length(budget)
             segments = [_cut(ids_a, keep_a, self.truncation, head),
@@ -102,8 +105,11 @@ class InputPacker(tf.Module):
         sep = tf.fill([batch, 1], self.sep_id)
         pieces, types = [cls], [tf.zeros([batch, 1], tf.int32)]
         for index, segment in enumerate(segments):
-            pieces += [segment, sep]
-            types += [tf.fill([batch, 1], index) + tf.zeros_like(segment), tf.fill([batch, 1], index)]
+            # The first of two texts ends with pair_separators separators.
+            separators = self.pair_separators if index == 0 and len(segments) == 2 else 1
+            pieces += [segment] + [sep] * separators
+            types += [tf.fill([batch, 1], index) + tf.zeros_like(segment)]
+            types += [tf.fill([batch, 1], index)] * separators
         ids = tf.concat(pieces, axis=1)
         type_ids = tf.concat(types, axis=1)
         length = self.sequence_length if self.pad_to == "fixed" else None
@@ -117,7 +123,8 @@ class InputPacker(tf.Module):
     def get_config(self):
         return dict(sequence_length=self.sequence_length, cls_id=self.cls_id,
                     sep_id=self.sep_id, pad_id=self.pad_id, truncation=self.truncation,
-                    pad_to=self.pad_to, head_length=self.head_length)
+                    pad_to=self.pad_to, head_length=self.head_length,
+                    pair_separators=self.pair_separators)
 
 
 def _as_ragged(ids):

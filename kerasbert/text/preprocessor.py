@@ -24,6 +24,7 @@ class Preprocessor(tf.Module):
             sequence_length, vocabulary.id_of("cls"), vocabulary.id_of("sep"),
             vocabulary.id_of("pad"), truncation=truncation, pad_to=pad_to,
             head_length=head_length,
+            pair_separators=getattr(tokenizer, "pair_separators", 1),
         )
 
     @property
@@ -64,7 +65,8 @@ class Preprocessor(tf.Module):
         policy keeps min(tokens, budget))."""
         segments = [_as_ragged(ids) for ids in ([ids_a] if ids_b is None else [ids_a, ids_b])]
         total = tf.add_n([tf.cast(s.row_lengths(), tf.int32) for s in segments])
-        return tf.minimum(total + len(segments) + 1, self.sequence_length)
+        specials = 2 if ids_b is None else 2 + self.packer.pair_separators
+        return tf.minimum(total + specials, self.sequence_length)
 
     def pack(self, ids_a, ids_b=None, length=None):
         """Ragged token ids (from `tokenize`) -> model inputs.
@@ -94,7 +96,7 @@ class Preprocessor(tf.Module):
 
     def get_config(self):
         config = self.packer.get_config()
-        for key in ("cls_id", "sep_id", "pad_id"):
+        for key in ("cls_id", "sep_id", "pad_id", "pair_separators"):
             config.pop(key)
         return {"tokenizer": {"class_name": type(self.tokenizer).__name__,
                               "config": self.tokenizer.get_config()}, **config}

@@ -74,6 +74,7 @@ class SentencePieceTokenizer(tf.Module):
         self.albert_normalization = albert_normalization
         self.keep_accents = keep_accents
         self.fairseq_ids = fairseq_ids
+        self.pair_separators = 2 if fairseq_ids else 1  # fairseq: <s> A </s></s> B </s>
         with open(model_file, "rb") as f:
             model = f.read()
         self._tokenizer = tf_text.SentencepieceTokenizer(

@@ -248,7 +248,8 @@ def test_xlm_roberta_ids_equal_xlm_roberta_tokenizer_fast(model_dir, tmp_path):
     loaded by zoo, gives the fast tokenizer's ids on the varied corpus (all but
     the line that opens with a no-break space and a zero-width joiner, read
     otherwise by the fast tokenizer's whitespace handling, as for ALBERT), and
-    its packed single texts are <s> ... </s>."""
+    its packed texts are fairseq's: <s> A </s> and <s> A </s></s> B </s>,
+    truncated as the fast tokenizer truncates (longest_first)."""
     import sentencepiece as spm
     from transformers import XLMRobertaTokenizerFast
 
@@ -280,3 +281,10 @@ def test_xlm_roberta_ids_equal_xlm_roberta_tokenizer_fast(model_dir, tmp_path):
     assert packed[0].tolist()[:len(expected_ids := reference("Paris café")["input_ids"])] == \
         expected_ids
     assert ours.detokenize(ours.tokenize(["the model"])).numpy().tolist() == [b"the model"]
+    pairs = [(lines[i], lines[i + 1]) for i in range(1, 41, 2)]
+    packed = Preprocessor(ours, sequence_length=16)([a for a, _ in pairs], [b for _, b in pairs])
+    for row, (a, b) in enumerate(pairs):
+        length = int(packed["input_mask"][row].numpy().sum())
+        assert packed["input_word_ids"][row, :length].numpy().tolist() == reference(
+            a, b, truncation="longest_first", max_length=16,
+            split_special_tokens=True)["input_ids"], (a, b)
