@@ -26,9 +26,11 @@ class BackboneWithHeads(WrapsBackbone, Backbone):
         classifier: None, or dict(num_classes=N, input="pooled" or
             "first_token", pre_classifier=False, dropout=0.1).
             "pooled" reads `pooled_output` (BERT, ALBERT); "first_token"
-            reads `sequence_output[:, 0]` (DistilBERT, ViT). DistilBERT's
-            `pre_classifier` is a dense + ReLU before it. `label_names`, if
-            given, names the classes (kept for export).
+            reads `sequence_output[:, 0]` (DistilBERT, ViT, RoBERTa).
+            `pre_classifier` is a dense before it with
+            `pre_classifier_activation` ("relu": DistilBERT's; "tanh":
+            RoBERTa's classification head). `label_names`, if given, names
+            the classes (kept for export).
     """
 
     wrapper_arguments = ("mlm_head", "sentence_head", "classifier")
@@ -61,7 +63,7 @@ class BackboneWithHeads(WrapsBackbone, Backbone):
 
     @staticmethod
     def _classify(outputs, dtype, num_classes, input="pooled", pre_classifier=False,
-                  dropout=0.1, label_names=None):
+                  dropout=0.1, label_names=None, pre_classifier_activation="relu"):
         if input == "pooled":
             x = outputs["pooled_output"]
         elif input == "first_token":
@@ -69,7 +71,7 @@ class BackboneWithHeads(WrapsBackbone, Backbone):
         else:
             raise ValueError(f"classifier input must be 'pooled' or 'first_token', not {input!r}.")
         if pre_classifier:
-            x = keras.layers.Dense(x.shape[-1], activation="relu",
+            x = keras.layers.Dense(x.shape[-1], activation=pre_classifier_activation,
                                    kernel_initializer=default_initializer(),
                                    dtype=dtype, name="pre_classifier")(x)
         x = keras.layers.Dropout(dropout, dtype=dtype)(x)

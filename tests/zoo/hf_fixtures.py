@@ -59,6 +59,10 @@ CASES = {
     "roberta_mlm_no_pooler": Case("roberta", "RobertaForMaskedLM", "RobertaConfig",
                                   dict(_TEXT, max_position_embeddings=42, type_vocab_size=1,
                                        hidden_act="gelu"), pad_id=1),
+    "roberta_classifier_no_pooler": Case(
+        "roberta", "RobertaForSequenceClassification", "RobertaConfig",
+        dict(_TEXT, max_position_embeddings=42, type_vocab_size=1, hidden_act="gelu",
+             num_labels=3), pad_id=1),
     "xlm_roberta_mlm_no_pooler": Case("xlm_roberta", "XLMRobertaForMaskedLM",
                                       "XLMRobertaConfig",
                                       dict(_TEXT, max_position_embeddings=42, type_vocab_size=1,

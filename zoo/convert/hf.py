@@ -218,9 +218,14 @@ def find_heads(family, config, state):
         if rules[0].source in state:
             arguments["sentence_head"] = kind
             table += rules
-    if "classifier.dense.weight" in state:  # RobertaForSequenceClassification
-        left_out.append(("classifier.*", "RoBERTa's classification head (dense + tanh + "
-                         "out_proj): not loaded by zoo.load yet; the backbone is"))
+    if "classifier.out_proj.weight" in state:  # RobertaForSequenceClassification
+        num_classes = int(state["classifier.out_proj.weight"].shape[0])
+        dropout = config.get("classifier_dropout")
+        arguments["classifier"] = dict(
+            num_classes=num_classes, label_names=_labels(config, num_classes),
+            input="first_token", pre_classifier=True, pre_classifier_activation="tanh",
+            dropout=config.get("hidden_dropout_prob", 0.1) if dropout is None else dropout)
+        table += hf_tables.ROBERTA_CLASSIFIER
     if "classifier.weight" in state:
         kind = _classifier_kind(config)
         if kind != "SequenceClassification":
@@ -314,6 +319,8 @@ _ARCHITECTURES = {
     ("distilbert", "classifier"): "DistilBertForSequenceClassification",
     ("distilbert",): "DistilBertModel",
     ("roberta", "mlm"): "RobertaForMaskedLM",
+    ("roberta", "classifier"): "RobertaForSequenceClassification",
+    ("xlm_roberta", "classifier"): "XLMRobertaForSequenceClassification",
     ("roberta",): "RobertaModel",
     ("xlm_roberta", "mlm"): "XLMRobertaForMaskedLM",
     ("xlm_roberta",): "XLMRobertaModel",
@@ -365,8 +372,15 @@ def save_hf(model, out_dir):
                     "with no pooler; this model's classifier reads a pre-logits pooler "
                     "(a JAX 21k checkpoint?), which it cannot express.")
             present.append("classifier")
-            state.update(extract(model, hf_tables.CLASSIFIER, count))
-            if heads.classifier.get("pre_classifier"):
+            if family in ("roberta", "xlm_roberta"):
+                if heads.classifier.get("pre_classifier_activation") != "tanh":
+                    raise ValueError("Hugging Face's RoBERTa classifier is a dense + tanh on "
+                                     "<s>, then out_proj; this model's classifier is not.")
+                state.update(extract(model, hf_tables.ROBERTA_CLASSIFIER, count))
+            else:
+                state.update(extract(model, hf_tables.CLASSIFIER, count))
+            if heads.classifier.get("pre_classifier") and family not in ("roberta",
+                                                                         "xlm_roberta"):
                 state.update(extract(model, hf_tables.PRE_CLASSIFIER, count))
             config.update(_classifier_config(family, heads.classifier))
     key = ("bert" if family == "tinybert" else family, *present)
@@ -400,7 +414,8 @@ def _classifier_config(family, classifier):
                   label2id={name: i for i, name in enumerate(labels)})
     dropout = classifier.get("dropout", 0.1)
     field = {"distilbert": "seq_classif_dropout", "albert": "classifier_dropout_prob",
-             "bert": "classifier_dropout", "tinybert": "classifier_dropout"}.get(family)
+             "bert": "classifier_dropout", "tinybert": "classifier_dropout",
+             "roberta": "classifier_dropout", "xlm_roberta": "classifier_dropout"}.get(family)
     if field:
         config[field] = dropout
     return config

@@ -161,6 +161,9 @@ SENTENCE_HEADS["tinybert"] = SENTENCE_HEADS["bert"]
 
 CLASSIFIER = dense("classifier", "classifier")
 PRE_CLASSIFIER = dense("pre_classifier", "pre_classifier")
+# RobertaClassificationHead: dense + tanh on <s>, then out_proj.
+ROBERTA_CLASSIFIER = dense("classifier.dense", "pre_classifier") + dense(
+    "classifier.out_proj", "classifier")
 
 # Backbone weights that live outside the base model in a checkpoint with heads
 # (TinyBertForPreTraining keeps fit_dense beside `bert.`).
