@@ -179,6 +179,28 @@ def _is_xlm_roberta(folder, model_file):
 _XLM_ROBERTA_MODEL = "sentencepiece.bpe.model"
 
 
+def _byte_level_bpe(folder):
+    """RoBERTa's byte-level BPE tokenizer: vocab.json + merges.txt, or a
+    tokenizer.json with a BPE model (rewritten as those two in the cache)."""
+    import hashlib
+
+    from kerasbert.text.bpe import ByteLevelBpeTokenizer
+    from zoo.hub.archives import cache_root
+
+    config = _read_json(folder, "tokenizer_config.json") or {}
+    options = {"add_prefix_space": bool(config.get("add_prefix_space", False))}
+    vocab, merges = os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")
+    if os.path.exists(vocab) and os.path.exists(merges):
+        return ByteLevelBpeTokenizer(vocab, merges, **options)
+    tokenizer_json = os.path.join(folder, "tokenizer.json")
+    if (_read_json(folder, "tokenizer.json") or {}).get("model", {}).get("type") == "BPE":
+        with open(tokenizer_json, "rb") as file:
+            digest = hashlib.sha256(file.read()).hexdigest()[:32]
+        return ByteLevelBpeTokenizer.from_tokenizer_json(
+            tokenizer_json, os.path.join(cache_root(), "bpe", digest), **options)
+    return None
+
+
 def _albert_normalization(folder):
     """ALBERT's text cleanup as the folder's tokenizer_config.json states it
     (Hugging Face's remove_space and keep_accents); without one, the original
@@ -254,10 +276,9 @@ def _tokenizer_in(folder, path, lower_case=None):
     if tokens is not None:
         lower_case, strip_accents = _casing(folder, lambda: tokens, lower_case)
         return WordPieceTokenizer(tokens, lower_case=lower_case, strip_accents=strip_accents)
-    if os.path.exists(os.path.join(folder, "merges.txt")):
-        raise NotImplementedError(
-            f"{path!r} has a byte-level BPE tokenizer (vocab.json + merges.txt, RoBERTa's), "
-            "which kerasbert does not read yet; zoo.load reads the model itself.")
+    bpe = _byte_level_bpe(folder)
+    if bpe is not None:
+        return bpe
     raise FileNotFoundError(
         f"No vocabulary beside {path!r}: expected vocab.txt, spiece.model (or another "
         "SentencePiece .model), a Hugging Face tokenizer.json, or keras-hub's "
@@ -289,8 +310,19 @@ def save_tokenizer(tokenizer, folder):
     tokenizer_config.json with the casing. Returns the vocabulary file."""
     from kerasbert.text.sentencepiece import SentencePieceTokenizer
 
+    from kerasbert.text.bpe import ByteLevelBpeTokenizer
+
     os.makedirs(folder, exist_ok=True)
-    if isinstance(tokenizer, SentencePieceTokenizer):
+    if isinstance(tokenizer, ByteLevelBpeTokenizer):
+        for source in (tokenizer.vocab_file, tokenizer.merges_file):
+            target = os.path.join(folder, os.path.basename(source))
+            if os.path.abspath(source) != os.path.abspath(target):
+                shutil.copyfile(source, target + ".tmp")
+                os.replace(target + ".tmp", target)
+        casing = {"tokenizer_class": "RobertaTokenizer",
+                  "add_prefix_space": tokenizer.add_prefix_space}
+        target = os.path.join(folder, "vocab.json")
+    elif isinstance(tokenizer, SentencePieceTokenizer):
         fairseq = tokenizer.fairseq_ids
         target = os.path.join(folder, _XLM_ROBERTA_MODEL if fairseq else "spiece.model")
         if os.path.abspath(tokenizer.model_file) != os.path.abspath(target):

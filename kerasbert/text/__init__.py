@@ -1,5 +1,6 @@
 """Text in the graph: tokenizers, input packing, MLM masking, vocabulary building."""
 
+from kerasbert.text.bpe import ByteLevelBpeTokenizer
 from kerasbert.text.masking import MaskedLMMasker
 from kerasbert.text.packing import TRUNCATIONS, InputPacker
 from kerasbert.text.pairs import next_sentence_pairs, pairs_dataset, sentence_order_pairs
@@ -11,6 +12,7 @@ from kerasbert.text.wordpiece import WordPieceTokenizer
 
 __all__ = [
     "TRUNCATIONS",
+    "ByteLevelBpeTokenizer",
     "InputPacker",
     "MaskedLMMasker",
     "Preprocessor",
