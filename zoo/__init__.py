@@ -1,10 +1,11 @@
 """Named Transformer architectures: backbones per family and a registry."""
 
-from zoo import albert, bert, distilbert, roberta, tinybert, vit  # registers the presets
+from zoo import albert, bert, distilbert, electra, roberta, tinybert, vit  # noqa: F401 (presets)
 from zoo import hub, pretrained
 from zoo.albert import AlbertBackbone
 from zoo.bert import BertBackbone
 from zoo.distilbert import DistilBertBackbone
+from zoo.electra import ElectraBackbone
 from zoo.heads import BackboneWithHeads
 from zoo.loading import load
 from zoo.pretrained import resolve
@@ -21,6 +22,7 @@ __all__ = [
     "BackboneWithHeads",
     "BertBackbone",
     "DistilBertBackbone",
+    "ElectraBackbone",
     "Preset",
     "RobertaBackbone",
     "SentenceEncoder",

@@ -23,6 +23,9 @@ PUBLISHED = {
     "roberta_large": 355_359_744,
     "distilroberta_base": 82_118_400,
     "xlm_roberta_base": 278_043_648,
+    "electra_small_discriminator": 13_483_008,
+    "electra_base_discriminator": 108_891_648,
+    "electra_large_discriminator": 334_092_288,
     "xlm_roberta_large": 559_890_432,
     "vit_base_patch16_224": 85_798_656,
     "vit_base_patch32_224": 87_455_232,
@@ -31,7 +34,7 @@ PUBLISHED = {
     "vit_huge_patch14_224": 630_764_800,
 }
 TINY = ["bert_test_tiny", "albert_test_tiny", "distilbert_test_tiny",
-        "tinybert_test_tiny", "roberta_test_tiny", "vit_test_tiny", "vit_tiny_patch2_8"]
+        "tinybert_test_tiny", "roberta_test_tiny", "electra_test_tiny", "vit_test_tiny", "vit_tiny_patch2_8"]
 
 
 def analytic_count(name, **overrides):

@@ -56,11 +56,11 @@ def detect_family(config, state):
         return "tinybert"
     if model_type == "xlm-roberta":
         return "xlm_roberta"
-    if model_type not in ("bert", "albert", "distilbert", "roberta", "vit"):
+    if model_type not in ("bert", "albert", "distilbert", "electra", "roberta", "vit"):
         raise ConversionError(
             f"Unsupported model_type {model_type!r} in config.json; zoo.load reads "
-            "bert, albert, distilbert, roberta, xlm-roberta and vit (TinyBERT is bert with "
-            "fit_dense)."
+            "bert, albert, distilbert, electra, roberta, xlm-roberta and vit (TinyBERT is "
+            "bert with fit_dense)."
         )
     return model_type
 
@@ -127,6 +127,10 @@ def backbone_arguments(family, config, state):
                          num_groups=c.get("num_hidden_groups", 1))
     if family == "tinybert":
         arguments["teacher_hidden_size"] = state["fit_dense.weight"].shape[0]
+    if family == "electra":  # a projection only when the widths differ, as transformers has it
+        embedding_size = c.get("embedding_size", c["hidden_size"])
+        arguments["embedding_size"] = (None if embedding_size == c["hidden_size"]
+                                       else embedding_size)
     return arguments
 
 
@@ -143,7 +147,7 @@ def hf_config(family, arguments):
         )
     config = dict(
         model_type={"vit": "vit", "albert": "albert", "roberta": "roberta",
-                    "xlm_roberta": "xlm-roberta"}.get(family, "bert"),
+                    "xlm_roberta": "xlm-roberta", "electra": "electra"}.get(family, "bert"),
         hidden_size=a["hidden_size"], num_hidden_layers=a["num_layers"],
         num_attention_heads=a["num_heads"], intermediate_size=a["intermediate_size"],
         hidden_act=a["activation"], hidden_dropout_prob=a["dropout"],
@@ -171,6 +175,8 @@ def hf_config(family, arguments):
     if family == "albert":
         config.update(embedding_size=a["embedding_size"], num_hidden_groups=a["num_groups"],
                       inner_group_num=1)
+    if family == "electra":
+        config.update(embedding_size=a["embedding_size"] or a["hidden_size"])
     return config
 
 
@@ -218,6 +224,9 @@ def find_heads(family, config, state):
         if rules[0].source in state:
             arguments["sentence_head"] = kind
             table += rules
+    if "discriminator_predictions.dense.weight" in state:  # ElectraForPreTraining
+        left_out.append(("discriminator_predictions.*", "ELECTRA's replaced-token "
+                         "detection head: not loaded by zoo.load yet"))
     if "classifier.out_proj.weight" in state:  # RobertaForSequenceClassification
         num_classes = int(state["classifier.out_proj.weight"].shape[0])
         dropout = config.get("classifier_dropout")
@@ -277,6 +286,8 @@ def load_hf(folder, with_head=False, **overrides):
     table = list(hf_tables.BACKBONES[family])
     if family == "vit" and "representation_size" in arguments:
         table += hf_tables.VIT_POOLER
+    if family == "electra" and arguments["embedding_size"] is not None:
+        table += hf_tables.ELECTRA_PROJECTION
     head_arguments, head_table, left_out = find_heads(family, config, state)
     left_out += [(name, "buffer, not a weight") for name in _BUFFERS]
     left_out += [(name, "tied to embeddings.word_embeddings") for name in
@@ -322,6 +333,7 @@ _ARCHITECTURES = {
     ("roberta", "classifier"): "RobertaForSequenceClassification",
     ("xlm_roberta", "classifier"): "XLMRobertaForSequenceClassification",
     ("roberta",): "RobertaModel",
+    ("electra",): "ElectraModel",
     ("xlm_roberta", "mlm"): "XLMRobertaForMaskedLM",
     ("xlm_roberta",): "XLMRobertaModel",
     ("vit", "classifier"): "ViTForImageClassification",
@@ -352,6 +364,8 @@ def save_hf(model, out_dir):
     state = extract(backbone, hf_tables.BACKBONES[family], count)
     if family == "vit" and arguments["representation_size"] is not None:
         state.update(extract(backbone, hf_tables.VIT_POOLER, count))
+    if family == "electra" and arguments["embedding_size"] is not None:
+        state.update(extract(backbone, hf_tables.ELECTRA_PROJECTION, count))
 
     present = []
     if heads is not None and (heads.mlm_head or heads.sentence_head or heads.classifier):

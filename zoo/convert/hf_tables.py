@@ -121,9 +121,14 @@ VIT = (
 )
 VIT_POOLER = dense("pooler.dense", "pooler")
 
+# ElectraModel: BERT's names, no pooler, and a projection when E != H.
+ELECTRA = [rule for rule in BERT if not rule.source.startswith("pooler.")]
+ELECTRA_PROJECTION = dense("embeddings_project", "embeddings/embedding_projection")
+
 BACKBONES = {
     "bert": BERT, "tinybert": TINYBERT, "albert": ALBERT,
-    "distilbert": DISTILBERT, "roberta": BERT, "xlm_roberta": BERT, "vit": VIT,
+    "distilbert": DISTILBERT, "electra": ELECTRA, "roberta": BERT, "xlm_roberta": BERT,
+    "vit": VIT,
 }
 
 
@@ -171,6 +176,6 @@ TOP_LEVEL = ("fit_dense.",)
 
 BASE_PREFIXES = {
     "bert": "bert.", "tinybert": "bert.", "albert": "albert.",
-    "distilbert": "distilbert.", "roberta": "roberta.",
+    "distilbert": "distilbert.", "electra": "electra.", "roberta": "roberta.",
     "xlm_roberta": "roberta.", "vit": "vit.",
 }
