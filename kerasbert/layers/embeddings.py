@@ -274,13 +274,5 @@ class PatchEmbeddings(keras.layers.Layer):
             num_channels=self.num_channels,
             dropout=self.dropout,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            padding_id=self.padding_id,
         )
         return config
-
-    @property
-    def position_rows(self):
-        """Rows of the position table: RoBERTa's starts after padding_id."""
-        if self.padding_id is None:
-            return self.max_sequence_length
-        return self.max_sequence_length + self.padding_id + 1
