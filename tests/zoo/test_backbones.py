@@ -7,7 +7,8 @@ import tensorflow as tf
 
 import zoo
 
-TEXT = ["bert_test_tiny", "albert_test_tiny", "distilbert_test_tiny", "tinybert_test_tiny"]
+TEXT = ["bert_test_tiny", "albert_test_tiny", "distilbert_test_tiny", "tinybert_test_tiny",
+        "roberta_test_tiny", "electra_test_tiny"]
 ALL = TEXT + ["vit_test_tiny"]
 
 
@@ -37,7 +38,7 @@ def test_output_names_and_shapes(model):
     outputs = model(batch_for(model))
     hidden = model.hidden_size
     expected = {"sequence_output", "encoder_outputs"}
-    if not isinstance(model, zoo.DistilBertBackbone):
+    if not isinstance(model, (zoo.DistilBertBackbone, zoo.ElectraBackbone)):  # no pooler
         expected.add("pooled_output")
         assert outputs["pooled_output"].shape == (2, hidden)
     assert set(outputs) == expected
