@@ -92,22 +92,23 @@ def coerce(value, kind, choices=None):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, (list, tuple, np.ndarray)):
             raise TypeError(f"takes a list of {type_name(element)}, got {value!r}.")
-        return tuple(_scalar(item, element, from_text=isinstance(item, str), choices=choices)
-                     for item in value)
-    return _scalar(value, kind, from_text=False, choices=choices)
+        return tuple(_scalar(item, element, choices, in_list=True) for item in value)
+    return _scalar(value, kind, choices)
 
 
-def _scalar(value, kind, from_text, choices):
+def _scalar(value, kind, choices, in_list=False):
+    """`value` checked as `kind`. A list's items may come as text (a flag's
+    "1,2,3"), and a list of names takes numbers (TFDS labels are ints)."""
+    if in_list and isinstance(value, str) and kind in (int, float):
+        value = _from_text(value, kind)
+    if in_list and kind is str and isinstance(value, (int, np.integer)) \
+            and not isinstance(value, (bool, np.bool_)):
+        value = str(value)
     if kind is bool:
         ok = isinstance(value, (bool, np.bool_))
-    elif kind is int:
-        if from_text:
-            value = _from_text(value, int)
-        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    elif kind is float:
-        if from_text:
-            value = _from_text(value, float)
-        ok = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+    elif kind in (int, float):
+        numbers = (int, np.integer) if kind is int else (int, float, np.number)
+        ok = isinstance(value, numbers) and not isinstance(value, (bool, np.bool_))
     else:
         ok = isinstance(value, kind)
     if not ok:

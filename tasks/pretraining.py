@@ -121,10 +121,12 @@ def split_sentences(text):
 
 
 def default_sentence_task(backbone):
-    """ALBERT -> "sop", DistilBERT (no segments, no pooler) -> None, others -> "nsp"."""
+    """ALBERT -> "sop"; DistilBERT (no segments, no pooler), RoBERTa and ELECTRA
+    (pretrained without a sentence task) -> None; others -> "nsp"."""
     if isinstance(backbone, zoo.AlbertBackbone):
         return "sop"
-    if isinstance(backbone, zoo.DistilBertBackbone):
+    if isinstance(backbone, (zoo.DistilBertBackbone, zoo.RobertaBackbone,
+                             zoo.ElectraBackbone)):
         return None
     return "nsp"
 

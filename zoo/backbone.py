@@ -72,10 +72,10 @@ def rebuild(backbone, keep_new=(), **arguments):
 def backbone_of(model):
     """The zoo backbone of `model`: itself, the backbone a BackboneWithHeads or
     SentenceEncoder wraps, or the one zoo backbone inside a task model."""
+    if isinstance(model, WrapsBackbone):  # BackboneWithHeads is a Backbone too
+        return model.backbone
     if isinstance(model, Backbone):
         return model
-    if isinstance(model, WrapsBackbone):
-        return model.backbone
     found = [layer for layer in model.layers if isinstance(layer, Backbone)]
     if len(found) != 1:
         raise ValueError(f"{model.name} is a {type(model).__name__} with {len(found)} zoo "

@@ -314,8 +314,9 @@ def save_tokenizer(tokenizer, folder):
 
     os.makedirs(folder, exist_ok=True)
     if isinstance(tokenizer, ByteLevelBpeTokenizer):
-        for source in (tokenizer.vocab_file, tokenizer.merges_file):
-            target = os.path.join(folder, os.path.basename(source))
+        for source, name in ((tokenizer.vocab_file, "vocab.json"),
+                             (tokenizer.merges_file, "merges.txt")):
+            target = os.path.join(folder, name)
             if os.path.abspath(source) != os.path.abspath(target):
                 shutil.copyfile(source, target + ".tmp")
                 os.replace(target + ".tmp", target)

@@ -68,6 +68,7 @@ class ByteLevelBpeTokenizer(tf.Module):
     """
 
     pair_separators = 2
+    lower_case = False  # byte-level BPE reads the text as it is
 
     def __init__(self, vocab_file, merges_file, add_prefix_space=False, name=None):
         super().__init__(name=name)

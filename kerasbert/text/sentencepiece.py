@@ -5,6 +5,8 @@ tf.data, in tf.function and inside an exported SavedModel, which needs only
 tensorflow and tensorflow_text to load.
 """
 
+import functools
+
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -18,20 +20,47 @@ _FAIRSEQ_UNK = 3
 WORD_PREFIX = "\u2581"
 
 
+@functools.cache
+def _combining_class():
+    """An RE2 class of the characters with a nonzero canonical combining class:
+    what unicodedata.combining() drops in the reference (\\p{Mn} would also drop
+    e.g. Devanagari vowel signs, whose class is 0)."""
+    import unicodedata
+
+    ranges, start = [], None
+    for code in range(0x110000):
+        combining = unicodedata.combining(chr(code)) != 0
+        if combining and start is None:
+            start = code
+        elif not combining and start is not None:
+            ranges.append((start, code - 1))
+            start = None
+    return "[" + "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}"
+                         for a, b in ranges) + "]"
+
+
+@functools.cache
+def _whitespace():
+    """Python's str.split() whitespace (the reference's remove_space); RE2's \\s is ASCII."""
+    return "".join(f"\\x{{{code:X}}}" for code in range(0x110000) if chr(code).isspace())
+
+
 def albert_normalize(strings, remove_space=True, keep_accents=False, lower_case=False):
     """ALBERT's text cleanup before SentencePiece, in graph (google-research/
     albert's `preprocess_text`, Hugging Face's AlbertTokenizer(Fast)).
 
     remove_space: whitespace runs become one space, none at the ends.
-    Always: `` and '' become ". keep_accents=False: NFKD, then the nonspacing
-    marks (Unicode category Mn) dropped, so "café" -> "cafe". lower_case:
+    Always: `` and '' become ". keep_accents=False: NFKD, then the combining
+    marks (nonzero combining class) dropped, so "café" -> "cafe". lower_case:
     see `lower_utf8`. SentencePiece's own normalizer (NFKC) runs after.
     """
     if remove_space:
-        strings = tf.strings.strip(tf.strings.regex_replace(strings, r"\s+", " "))
+        strings = tf.strings.regex_replace(strings, f"[{_whitespace()}]+", " ")
+        strings = tf.strings.regex_replace(strings, "^ | $", "")
     strings = tf.strings.regex_replace(strings, "``|''", '"')
     if not keep_accents:
-        strings = tf.strings.regex_replace(tf_text.normalize_utf8(strings, "NFKD"), r"\p{Mn}", "")
+        strings = tf_text.normalize_utf8(strings, "NFKD")
+        strings = tf.strings.regex_replace(strings, _combining_class(), "")
     if lower_case:
         strings = lower_utf8(strings)
     return strings
@@ -107,6 +136,9 @@ class SentencePieceTokenizer(tf.Module):
     def detokenize(self, ids):
         """int ids [batch, (tokens)] (ragged or dense) -> strings [batch]."""
         if self.fairseq_ids:  # back to the model's ids; <s> <pad> </s> <mask> dropped
+            if not isinstance(ids, tf.RaggedTensor):
+                ids = tf.ragged.constant(ids) if isinstance(ids, list) else \
+                    tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
             ids = tf.ragged.boolean_mask(ids, (ids >= _FAIRSEQ_UNK)
                                          & (ids < self.vocabulary.size - 1))
             ids = tf.ragged.map_flat_values(

@@ -49,23 +49,36 @@ def read_text_file(path, fields=None, optional=()):
     return [{field: row[field] for field in [*fields, *present]} for row in rows]
 
 
+def _named(file, name):
+    """`name` itself, or `name.<extension>`."""
+    return file == name or (file.startswith(name + ".") and "." not in file[len(name) + 1:])
+
+
+def _name_and_more(file, name):
+    """`name` going on after "-" or "_" (SQuAD's train-v1.1.json)."""
+    return file.startswith((name + "-", name + "_"))
+
+
 def split_file(data, split, extensions=(".csv", ".tsv", ".jsonl")):
     """The file of `split` for --data: `data` itself when it is a file (it
     serves every split), else the one file in the folder named for the split
-    (SPLIT_NAMES: validation may be dev, valid, eng.testa), alone or followed
-    by ".", "-" or "_" (train.csv, train-v1.1.json), ending in one of
-    `extensions` (None: any)."""
+    (SPLIT_NAMES: validation may be dev, valid, eng.testa): `name` or
+    `name.<extension>` first (train.tsv beside validation_matched.tsv), else
+    a name that goes on after "-" or "_" (train-v1.1.json), ending in one of
+    `extensions` (None: any). Two candidates of the same kind are an error."""
     if not tf.io.gfile.isdir(data):
         return data
     files = sorted(tf.io.gfile.listdir(data))
+    allowed = [file for file in files
+               if extensions is None or file.lower().endswith(tuple(extensions))]
     for name in SPLIT_NAMES.get(split, (split,)):
-        found = [file for file in files
-                 if (file == name or file.startswith((name + ".", name + "-", name + "_")))
-                 and (extensions is None or file.lower().endswith(tuple(extensions)))]
-        if len(found) > 1:
-            raise ValueError(f"Several files for split {split!r} in {data}: {found}; keep one.")
-        if found:
-            return os.path.join(data, found[0])
+        for matches in (_named, _name_and_more):
+            found = [file for file in allowed if matches(file, name)]
+            if len(found) > 1:
+                raise ValueError(f"Several files for split {split!r} in {data}: {found}; "
+                                 "keep one.")
+            if found:
+                return os.path.join(data, found[0])
     wanted = "/".join(SPLIT_NAMES.get(split, (split,)))
     kinds = ", ".join(extensions) if extensions else "any extension"
     raise FileNotFoundError(f"No file for split {split!r} in {data} (named {wanted}, "

@@ -177,7 +177,7 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
 
     def __init__(self, config):
         # Its own options here; the rest belong to the inner task (labels, ...).
-        given = config.options
+        given = config.options or {}
         if dataclasses.is_dataclass(given):
             given = dataclasses.asdict(given)
         own = set(task_options.names(TinyBertTaskOptions))

@@ -241,6 +241,9 @@ def make_backbone(task, settings, preprocessor):
     if task.text:
         overrides["vocab_size"] = preprocessor.vocabulary.size
         arguments = zoo.get_preset(preset).arguments
+        if issubclass(zoo.get_preset(preset).backbone_class, zoo.RobertaBackbone):
+            # fairseq positions count from the padding id of the vocabulary in use.
+            overrides["padding_id"] = preprocessor.vocabulary.id_of("pad")
         overrides["max_sequence_length"] = max(arguments.get("max_sequence_length", 512),
                                                settings.sequence_length)
     return zoo.build(preset, **overrides)

@@ -65,6 +65,8 @@ CASES = {
              num_labels=3), pad_id=1),
     "electra_small_model": Case("electra", "ElectraModel", "ElectraConfig",
                                 dict(_TEXT, embedding_size=16, hidden_act="gelu")),
+    "electra_classifier": Case("electra", "ElectraForSequenceClassification", "ElectraConfig",
+                               dict(_TEXT, embedding_size=16, hidden_act="gelu", num_labels=3)),
     "electra_same_width_model": Case("electra", "ElectraModel", "ElectraConfig",
                                      dict(_TEXT, embedding_size=HIDDEN, hidden_act="gelu")),
     "xlm_roberta_mlm_no_pooler": Case("xlm_roberta", "XLMRobertaForMaskedLM",

@@ -65,6 +65,11 @@ def detect_family(config, state):
     return model_type
 
 
+# Sequence classifiers whose head is dense + activation on the first token,
+# then out_proj: the activation by family (ELECTRA's is GELU, RoBERTa's tanh).
+_OUT_PROJ_ACTIVATIONS = {"roberta": "tanh", "xlm_roberta": "tanh", "electra": "gelu"}
+
+
 def _require(condition, message):
     if not condition:
         raise ConversionError(message)
@@ -227,14 +232,15 @@ def find_heads(family, config, state):
     if "discriminator_predictions.dense.weight" in state:  # ElectraForPreTraining
         left_out.append(("discriminator_predictions.*", "ELECTRA's replaced-token "
                          "detection head: not loaded by zoo.load yet"))
-    if "classifier.out_proj.weight" in state:  # RobertaForSequenceClassification
+    if "classifier.out_proj.weight" in state:  # Roberta/ElectraForSequenceClassification
         num_classes = int(state["classifier.out_proj.weight"].shape[0])
         dropout = config.get("classifier_dropout")
         arguments["classifier"] = dict(
             num_classes=num_classes, label_names=_labels(config, num_classes),
-            input="first_token", pre_classifier=True, pre_classifier_activation="tanh",
+            input="first_token", pre_classifier=True,
+            pre_classifier_activation=_OUT_PROJ_ACTIVATIONS[family],
             dropout=config.get("hidden_dropout_prob", 0.1) if dropout is None else dropout)
-        table += hf_tables.ROBERTA_CLASSIFIER
+        table += hf_tables.OUT_PROJ_CLASSIFIER
     if "classifier.weight" in state:
         kind = _classifier_kind(config)
         if kind != "SequenceClassification":
@@ -334,6 +340,7 @@ _ARCHITECTURES = {
     ("xlm_roberta", "classifier"): "XLMRobertaForSequenceClassification",
     ("roberta",): "RobertaModel",
     ("electra",): "ElectraModel",
+    ("electra", "classifier"): "ElectraForSequenceClassification",
     ("xlm_roberta", "mlm"): "XLMRobertaForMaskedLM",
     ("xlm_roberta",): "XLMRobertaModel",
     ("vit", "classifier"): "ViTForImageClassification",
@@ -386,16 +393,17 @@ def save_hf(model, out_dir):
                     "with no pooler; this model's classifier reads a pre-logits pooler "
                     "(a JAX 21k checkpoint?), which it cannot express.")
             present.append("classifier")
-            if family in ("roberta", "xlm_roberta"):
-                if heads.classifier.get("pre_classifier_activation") != "tanh":
-                    raise ValueError("Hugging Face's RoBERTa classifier is a dense + tanh on "
-                                     "<s>, then out_proj; this model's classifier is not.")
-                state.update(extract(model, hf_tables.ROBERTA_CLASSIFIER, count))
+            if family in _OUT_PROJ_ACTIVATIONS:
+                activation = _OUT_PROJ_ACTIVATIONS[family]
+                if heads.classifier.get("pre_classifier_activation") != activation:
+                    raise ValueError(f"Hugging Face's {family} classifier is a dense + "
+                                     f"{activation} on the first token, then out_proj; this "
+                                     "model's classifier is not.")
+                state.update(extract(model, hf_tables.OUT_PROJ_CLASSIFIER, count))
             else:
                 state.update(extract(model, hf_tables.CLASSIFIER, count))
-            if heads.classifier.get("pre_classifier") and family not in ("roberta",
-                                                                         "xlm_roberta"):
-                state.update(extract(model, hf_tables.PRE_CLASSIFIER, count))
+                if heads.classifier.get("pre_classifier"):
+                    state.update(extract(model, hf_tables.PRE_CLASSIFIER, count))
             config.update(_classifier_config(family, heads.classifier))
     key = ("bert" if family == "tinybert" else family, *present)
     if key not in _ARCHITECTURES:
@@ -429,7 +437,8 @@ def _classifier_config(family, classifier):
     dropout = classifier.get("dropout", 0.1)
     field = {"distilbert": "seq_classif_dropout", "albert": "classifier_dropout_prob",
              "bert": "classifier_dropout", "tinybert": "classifier_dropout",
-             "roberta": "classifier_dropout", "xlm_roberta": "classifier_dropout"}.get(family)
+             "roberta": "classifier_dropout", "xlm_roberta": "classifier_dropout",
+             "electra": "classifier_dropout"}.get(family)
     if field:
         config[field] = dropout
     return config

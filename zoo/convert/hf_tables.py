@@ -166,8 +166,8 @@ SENTENCE_HEADS["tinybert"] = SENTENCE_HEADS["bert"]
 
 CLASSIFIER = dense("classifier", "classifier")
 PRE_CLASSIFIER = dense("pre_classifier", "pre_classifier")
-# RobertaClassificationHead: dense + tanh on <s>, then out_proj.
-ROBERTA_CLASSIFIER = dense("classifier.dense", "pre_classifier") + dense(
+# Roberta/ElectraClassificationHead: dense + activation on the first token, then out_proj.
+OUT_PROJ_CLASSIFIER = dense("classifier.dense", "pre_classifier") + dense(
     "classifier.out_proj", "classifier")
 
 # Backbone weights that live outside the base model in a checkpoint with heads
