@@ -182,22 +182,17 @@ _XLM_ROBERTA_MODEL = "sentencepiece.bpe.model"
 def _byte_level_bpe(folder):
     """RoBERTa's byte-level BPE tokenizer: vocab.json + merges.txt, or a
     tokenizer.json with a BPE model (rewritten as those two in the cache)."""
-    import hashlib
-
     from kerasbert.text.bpe import ByteLevelBpeTokenizer
-    from zoo.hub.archives import cache_root
+    from zoo.convert import tokenizer_json
 
     config = _read_json(folder, "tokenizer_config.json") or {}
     options = {"add_prefix_space": bool(config.get("add_prefix_space", False))}
     vocab, merges = os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")
     if os.path.exists(vocab) and os.path.exists(merges):
         return ByteLevelBpeTokenizer(vocab, merges, **options)
-    tokenizer_json = os.path.join(folder, "tokenizer.json")
-    if (_read_json(folder, "tokenizer.json") or {}).get("model", {}).get("type") == "BPE":
-        with open(tokenizer_json, "rb") as file:
-            digest = hashlib.sha256(file.read()).hexdigest()[:32]
-        return ByteLevelBpeTokenizer.from_tokenizer_json(
-            tokenizer_json, os.path.join(cache_root(), "bpe", digest), **options)
+    if tokenizer_json.model_type(_read_json(folder, "tokenizer.json")) == "BPE":
+        return ByteLevelBpeTokenizer(
+            *tokenizer_json.bpe_files(os.path.join(folder, "tokenizer.json")), **options)
     return None
 
 
@@ -213,7 +208,7 @@ def _albert_normalization(folder):
 def _sentencepiece_model(folder):
     """The folder's SentencePiece .model file, or one rebuilt from a Unigram
     tokenizer.json (transformers 5 saves ALBERT and XLM-R tokenizers so)."""
-    from zoo.convert import unigram_json
+    from zoo.convert import tokenizer_json
 
     named = os.path.join(folder, "spiece.model")
     if os.path.exists(named):
@@ -221,9 +216,9 @@ def _sentencepiece_model(folder):
     models = sorted(glob.glob(os.path.join(folder, "*.model")))
     if models:
         return models[0]
-    if unigram_json.is_unigram(_read_json(folder, "tokenizer.json")):
-        return unigram_json.model_file(os.path.join(folder, "tokenizer.json"),
-                                       fairseq=_is_xlm_roberta(folder, None))
+    if tokenizer_json.model_type(_read_json(folder, "tokenizer.json")) == "Unigram":
+        return tokenizer_json.sentencepiece_model(os.path.join(folder, "tokenizer.json"),
+                                                  fairseq=_is_xlm_roberta(folder, None))
     return None
 
 

@@ -119,31 +119,6 @@ class ByteLevelBpeTokenizer(tf.Module):
         return tf.strings.reduce_join(
             tf.ragged.map_flat_values(self._byte_unmap.lookup, mapped), axis=-1)
 
-    @classmethod
-    def from_tokenizer_json(cls, path, cache_folder, **kwargs):
-        """The tokenizer of a Hugging Face tokenizer.json with a BPE model
-        (transformers 5 saves RoBERTa tokenizers so): its vocabulary and merges
-        are written as vocab.json and merges.txt into `cache_folder` (whole or
-        not at all), which the SavedModel and get_config then name."""
-        import os
-
-        with open(path, encoding="utf-8") as file:
-            model = json.load(file)["model"]
-        if model.get("type") != "BPE":
-            raise ValueError(f"{path}: a BPE model was expected, not {model.get('type')!r}.")
-        merges = [" ".join(m) if isinstance(m, list) else m for m in model["merges"]]
-        os.makedirs(cache_folder, exist_ok=True)
-        files = {"vocab.json": json.dumps(model["vocab"], ensure_ascii=False),
-                 "merges.txt": "#version: 0.2\n" + "\n".join(merges) + "\n"}
-        for name, content in files.items():
-            target = os.path.join(cache_folder, name)
-            if not os.path.exists(target):
-                with open(target + ".tmp", "w", encoding="utf-8") as file:
-                    file.write(content)
-                os.replace(target + ".tmp", target)
-        return cls(os.path.join(cache_folder, "vocab.json"),
-                   os.path.join(cache_folder, "merges.txt"), **kwargs)
-
     def get_config(self):
         return {"vocab_file": self.vocab_file, "merges_file": self.merges_file,
                 "add_prefix_space": self.add_prefix_space}

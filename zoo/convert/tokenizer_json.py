@@ -1,11 +1,12 @@
-"""A SentencePiece model from a Hugging Face tokenizer.json with a Unigram model.
+"""Tokenizer files from a Hugging Face tokenizer.json, for the in-graph tokenizers.
 
-transformers 5 saves ALBERT and XLM-RoBERTa tokenizers as tokenizer.json
-alone (no .model file). Its Unigram vocabulary (pieces and scores) and the
-precompiled normalization charsmap are what a SentencePiece unigram model
-holds, so one is rebuilt from them and cached under
-$KERASBERT_CACHE/sentencepiece/<sha256 of tokenizer.json>.model; the in-graph
-SentencePieceTokenizer reads it as any .model file.
+transformers 5 saves ALBERT, XLM-RoBERTa and RoBERTa tokenizers as
+tokenizer.json alone. What the in-graph tokenizers read is rebuilt from it
+once and cached under $KERASBERT_CACHE/tokenizers/<sha256 of tokenizer.json>/
+(written whole or not at all):
+- a Unigram model (ALBERT, XLM-R): a SentencePiece .model holding its pieces,
+  scores and precompiled normalization charsmap;
+- a BPE model (RoBERTa): vocab.json and merges.txt.
 """
 
 import base64
@@ -19,32 +20,54 @@ _UNIGRAM = 1  # TrainerSpec.ModelType
 FAIRSEQ_FIRST = ("<s>", "<pad>", "</s>", "<unk>")
 
 
-def is_unigram(tokenizer_json):
-    return (tokenizer_json or {}).get("model", {}).get("type") == "Unigram"
+def model_type(tokenizer_json):
+    """"Unigram", "BPE", "WordPiece", ... of a parsed tokenizer.json (None: none)."""
+    return (tokenizer_json or {}).get("model", {}).get("type")
 
 
-def model_file(tokenizer_json_path, fairseq):
-    """The cached .model file rebuilt from `tokenizer_json_path`.
+def sentencepiece_model(path, fairseq):
+    """The cached .model rebuilt from the Unigram tokenizer.json at `path`.
 
     fairseq: the vocabulary is XLM-RoBERTa's (<s> <pad> </s> <unk>, pieces,
     <mask>): the model gets SentencePiece's own layout back (<unk> <s> </s>,
     pieces), which SentencePieceTokenizer(fairseq_ids=True) maps again.
     """
+    name = "sentencepiece.bpe.model" if fairseq else "spiece.model"  # as the hubs name them
+    folder = _cached(path, [name],
+                     lambda parsed: {name: _proto(parsed, fairseq).SerializeToString()})
+    return os.path.join(folder, name)
+
+
+def bpe_files(path):
+    """(vocab.json, merges.txt) cached from the BPE tokenizer.json at `path`."""
+    def files(parsed):
+        model = parsed["model"]
+        merges = [" ".join(m) if isinstance(m, list) else m for m in model["merges"]]
+        return {"vocab.json": json.dumps(model["vocab"], ensure_ascii=False).encode("utf-8"),
+                "merges.txt": ("#version: 0.2\n" + "\n".join(merges) + "\n").encode("utf-8")}
+
+    folder = _cached(path, ["vocab.json", "merges.txt"], files)
+    return os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")
+
+
+def _cached(path, names, make_files):
+    """The cache folder of tokenizer.json `path` holding the files `names`;
+    when one is missing, make_files(parsed json) -> {name: bytes} makes them
+    (once: later loads read the cache), each written whole or not at all."""
     from zoo.hub.archives import cache_root
 
-    with open(tokenizer_json_path, "rb") as file:
+    with open(path, "rb") as file:
         content = file.read()
-    folder = os.path.join(cache_root(), "sentencepiece")
-    path = os.path.join(folder, f"{hashlib.sha256(content).hexdigest()[:32]}"
-                                f"{'-fairseq' if fairseq else ''}.model")
-    if not os.path.exists(path):
-        proto = _proto(json.loads(content), fairseq)
-        os.makedirs(folder, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(suffix=".model.tmp", dir=folder)
+    folder = os.path.join(cache_root(), "tokenizers", hashlib.sha256(content).hexdigest()[:32])
+    if all(os.path.exists(os.path.join(folder, name)) for name in names):
+        return folder
+    os.makedirs(folder, exist_ok=True)
+    for name, data in make_files(json.loads(content)).items():
+        handle, temporary = tempfile.mkstemp(suffix=".tmp", dir=folder)
         with os.fdopen(handle, "wb") as file:
-            file.write(proto.SerializeToString())
-        os.replace(temporary, path)  # whole or absent
-    return path
+            file.write(data)
+        os.replace(temporary, os.path.join(folder, name))
+    return folder
 
 
 def _proto(tokenizer_json, fairseq):
