@@ -156,11 +156,21 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path, model_file):
     module.tokenizer = SentencePieceTokenizer(copy, lower_case=True)
     module.tokenize = tf.function(module.tokenizer.tokenize,
                                   input_signature=[tf.TensorSpec([None], tf.string)])
+    # fairseq ids (XLM-R) and ALBERT's cleanup travel in the graph too.
+    module.fairseq = SentencePieceTokenizer(copy, fairseq_ids=True)
+    module.fairseq_tokenize = tf.function(module.fairseq.tokenize,
+                                          input_signature=[tf.TensorSpec([None], tf.string)])
+    module.albert = SentencePieceTokenizer(copy, lower_case=True, albert_normalization=True)
+    module.albert_tokenize = tf.function(module.albert.tokenize,
+                                         input_signature=[tf.TensorSpec([None], tf.string)])
     module.detokenize = tf.function(
         module.tokenizer.detokenize,
         input_signature=[tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1)])
     lines = ["Paris café", "", "THE MODEL 42"]
     expected = module.tokenize(tf.constant(lines)).to_list()
+    expected_others = [module.fairseq_tokenize(tf.constant(lines)).to_list(),
+                       module.albert_tokenize(tf.constant(lines)).to_list()]
+    plain = SentencePieceTokenizer(copy).tokenize(lines).to_list()
     tf.saved_model.save(module, str(tmp_path / "saved"))
     os.remove(copy)
     script = (
@@ -168,15 +178,19 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path, model_file):
         f"m = tf.saved_model.load({str(tmp_path / 'saved')!r})\n"
         f"ids = m.tokenize(tf.constant({lines!r}))\n"
         "text = [t.decode() for t in m.detokenize(ids).numpy()]\n"
+        f"others = [m.fairseq_tokenize(tf.constant({lines!r})).to_list(),\n"
+        f"          m.albert_tokenize(tf.constant({lines!r})).to_list()]\n"
         "assert not [n for n in sys.modules if n.startswith('kerasbert')]\n"
-        "print(json.dumps([ids.to_list(), text]))\n"
+        "print(json.dumps([ids.to_list(), text, others]))\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             cwd=tmp_path, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    ids, text = json.loads(result.stdout.strip().splitlines()[-1])
-    assert ids == expected
+    ids, text, others = json.loads(result.stdout.strip().splitlines()[-1])
+    assert ids == expected and others == expected_others
+    # fairseq ids: the model's own, one later (its <unk>, 0, is fairseq's 3).
+    assert others[0] == [[i + 1 if i else 3 for i in row] for row in plain]
     assert text == ["paris café", "", "the model 42"] and ids[1] == []
 
 
