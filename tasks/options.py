@@ -146,6 +146,41 @@ def type_name(kind):
 # ------------------------------------------------------------------ flags
 
 
+@dataclasses.dataclass
+class _Shared:
+    """One option name as every owner that declares it declares it."""
+
+    kind: object  # the type (the same for every owner)
+    help: str  # the owners' help texts, each once
+    choices: tuple  # every owner's allowed values, each once
+    field: dataclasses.Field  # the first owner's
+    owners: list  # owner names, in order
+    defaults: dict  # shown default -> [owners]
+
+
+def _shared(groups):
+    """{option name: _Shared} over `groups` ([(owner, options class)])."""
+    declared = {}  # name -> [(owner, field, type)]
+    for owner, options_class in groups:
+        for field, kind in fields(options_class):
+            declared.setdefault(field.name, []).append((owner, field, kind))
+    shared = {}
+    for name, entries in declared.items():
+        if len({_unwrap(kind)[0] for _, _, kind in entries}) > 1:
+            raise TypeError(f"Option {name!r} has different types in "
+                            f"{', '.join(owner for owner, _, _ in entries)}.")
+        defaults = {}
+        for owner, field, _ in entries:
+            defaults.setdefault(_show(field.default), []).append(owner)
+        shared[name] = _Shared(
+            kind=entries[0][2], field=entries[0][1], owners=[owner for owner, _, _ in entries],
+            help=" ".join(dict.fromkeys(field.metadata["help"] for _, field, _ in entries)),
+            choices=tuple(dict.fromkeys(choice for _, field, _ in entries
+                                        for choice in field.metadata["choices"] or ())),
+            defaults=defaults)
+    return shared
+
+
 def define_flags(groups, flag_values, defaults=True, heading="{}".format):
     """An absl flag for every field of every options class in `groups`.
 
@@ -156,38 +191,17 @@ def define_flags(groups, flag_values, defaults=True, heading="{}".format):
         that was not given leaves each owner its own default (task options,
         whose defaults differ by task; the help says each).
     """
-    declared = {}  # name -> [(group, field, type)]
-    for group, options_class in groups:
-        for field, kind in fields(options_class):
-            declared.setdefault(field.name, []).append((group, field, kind))
-    for name, owners in declared.items():
-        kinds = {_unwrap(kind)[0] for _, _, kind in owners}
-        if len(kinds) > 1:
-            raise TypeError(f"Option {name!r} has different types in "
-                            f"{', '.join(group for group, _, _ in owners)}.")
-        group, field, kind = owners[0]
-        help_text = " ".join(dict.fromkeys(f.metadata["help"] for _, f, _ in owners))
-        choices = tuple(dict.fromkeys(choice for _, f, _ in owners
-                                      for choice in f.metadata["choices"] or ()))
-        default = field.default if defaults else None
-        if not defaults:
-            help_text = f"{help_text} {_defaults_text(owners)}".strip()
-        flag = _define(name, kind, default, help_text, choices, flag_values,
-                       module_name=heading(group))
-        for other, _, _ in owners[1:]:
+    for name, option in _shared(groups).items():
+        help_text = option.help
+        if not defaults and set(option.defaults) != {"None"}:  # None: the help says
+            help_text += " Default: " + ("; ".join(
+                f"{value} ({', '.join(owners)})" for value, owners in option.defaults.items())
+                if len(option.defaults) > 1 else next(iter(option.defaults))) + "."
+        flag = _define(name, option.kind, option.field.default if defaults else None,
+                       help_text, option.choices, flag_values,
+                       module_name=heading(option.owners[0]))
+        for other in option.owners[1:]:
             flag_values.register_flag_by_module(heading(other), flag)
-
-
-def _defaults_text(owners):
-    by_default = {}
-    if all(field.default is None for _, field, _ in owners):
-        return ""  # the help says what happens without it
-    for group, field, _ in owners:
-        by_default.setdefault(_show(field.default), []).append(group)
-    if len(by_default) == 1:
-        return f"Default: {next(iter(by_default))}."
-    return "Default: " + "; ".join(f"{value} ({', '.join(groups)})"
-                                    for value, groups in by_default.items()) + "."
 
 
 def _show(value):
@@ -220,22 +234,13 @@ def _define(name, kind, default, help_text, choices, flag_values, module_name):
 def markdown_table(groups):
     """A Markdown table of every option of `groups` ([(owner, options class)]):
     one row per option, its owners and default(s), for the docs."""
-    declared = {}
-    for owner, options_class in groups:
-        for field, kind in fields(options_class):
-            declared.setdefault(field.name, []).append((owner, field, kind))
     rows = ["| option | tasks (default) | type | meaning |", "|---|---|---|---|"]
-    for name in sorted(declared):
-        owners = declared[name]
-        by_default = {}
-        for owner, field, _ in owners:
-            by_default.setdefault(_show(field.default), []).append(f"`{owner}`")
-        tasks = "; ".join(f"{', '.join(names)} ({value})" for value, names in by_default.items())
-        _, field, kind = owners[0]
-        choices = field.metadata["choices"]
-        kind_text = type_name(kind) + (f": {' / '.join(choices)}" if choices else "")
-        meaning = " ".join(dict.fromkeys(f.metadata["help"] for _, f, _ in owners))
-        rows.append(f"| `--{name}` | {tasks} | {kind_text} | {meaning.replace('|', '/')} |")
+    for name, option in sorted(_shared(groups).items()):
+        tasks = "; ".join(f"{', '.join(f'`{owner}`' for owner in owners)} ({value})"
+                          for value, owners in option.defaults.items())
+        kind = type_name(option.kind) + (
+            f": {' / '.join(option.choices)}" if option.choices else "")
+        rows.append(f"| `--{name}` | {tasks} | {kind} | {option.help.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
 
 

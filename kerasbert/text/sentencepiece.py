@@ -14,7 +14,7 @@ from kerasbert.text.vocabulary import FAIRSEQ_SPECIALS, SENTENCEPIECE_SPECIALS, 
 
 # fairseq's ids over a SentencePiece model (XLM-RoBERTa): <s> <pad> </s> <unk>
 # first, every other piece one id later than in the model, <mask> last.
-_FAIRSEQ_FIRST = ("<s>", "<pad>", "</s>", "<unk>")
+FAIRSEQ_FIRST = ("<s>", "<pad>", "</s>", "<unk>")
 _FAIRSEQ_UNK = 3
 
 WORD_PREFIX = "\u2581"
@@ -112,7 +112,7 @@ class SentencePieceTokenizer(tf.Module):
             ids = tf.range(self._tokenizer.vocab_size())
             pieces = [p.decode("utf-8") for p in self._tokenizer.id_to_string(ids).numpy()]
         if fairseq_ids:
-            pieces = [*_FAIRSEQ_FIRST, *pieces[3:], "<mask>"]
+            pieces = [*FAIRSEQ_FIRST, *pieces[3:], "<mask>"]
         self.vocabulary = Vocabulary(pieces, FAIRSEQ_SPECIALS if fairseq_ids
                                      else SENTENCEPIECE_SPECIALS, word_prefix=WORD_PREFIX)
 

@@ -15,9 +15,10 @@ import json
 import os
 import tempfile
 
+from kerasbert.text.sentencepiece import FAIRSEQ_FIRST
+
 _NORMAL, _UNKNOWN, _CONTROL = 1, 2, 3  # sentencepiece ModelProto.SentencePiece.Type
 _UNIGRAM = 1  # TrainerSpec.ModelType
-FAIRSEQ_FIRST = ("<s>", "<pad>", "</s>", "<unk>")
 
 
 def model_type(tokenizer_json):
