@@ -2,6 +2,7 @@
 TensorFlow and tensorflow-text's op libraries (no keras, no project code).
 
     outputs = call_in_fresh_process(version_dir, {"serving_default": {"text": [...]}})
+    outputs = call_exports_in_fresh_process({version_dir: {"serving_default": ...}, ...})
 
 The child registers the tensorflow-text ops with `tf.load_op_library` on the
 `_*.so` files of the installed package (importing tensorflow_text itself
@@ -38,20 +39,23 @@ class _Forbid:
             raise ImportError(f"the server process may not import {name}")
 sys.meta_path.insert(0, _Forbid())
 
-ops_folder, saved_model, inputs_file, outputs_file = sys.argv[1:5]
+ops_folder, inputs_file, outputs_file = sys.argv[1:4]
 for library in sorted(glob.glob(os.path.join(ops_folder, "_*.so"))):
     tf.load_op_library(library)
-loaded = tf.saved_model.load(saved_model)
 inputs = np.load(inputs_file, allow_pickle=True)
-results = {}
+calls = {}  # export index -> signature -> {input name: value}
 for key in inputs.files:
-    signature, name = key.split("/", 1)
-    results.setdefault(signature, {})[name] = inputs[key]
+    if key.startswith("path/"):
+        continue
+    index, signature, name = key.split("/", 2)
+    calls.setdefault(index, {}).setdefault(signature, {})[name] = inputs[key]
 outputs = {}
-for signature, arguments in results.items():
-    function = loaded.signatures[signature]
-    for name, value in function(**{k: tf.constant(v) for k, v in arguments.items()}).items():
-        outputs[f"{signature}/{name}"] = value.numpy()
+for index, signatures in calls.items():
+    loaded = tf.saved_model.load(str(inputs[f"path/{index}"]))
+    for signature, arguments in signatures.items():
+        function = loaded.signatures[signature]
+        for name, value in function(**{k: tf.constant(v) for k, v in arguments.items()}).items():
+            outputs[f"{index}/{signature}/{name}"] = value.numpy()
 imported = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tf_keras")
                   and m not in _ALLOWED_KERAS)
 if imported:
@@ -68,23 +72,32 @@ def text_ops_folder():
 
 def call_in_fresh_process(saved_model_dir, inputs, timeout=600):
     """{signature: {input name: array-like}} -> {signature: {output name: array}}."""
+    return call_exports_in_fresh_process({saved_model_dir: inputs}, timeout)[saved_model_dir]
+
+
+def call_exports_in_fresh_process(calls, timeout=600):
+    """{SavedModel dir: {signature: {input: array}}} -> {dir: {signature: {output:
+    array}}}: several exports in one fresh process (TensorFlow loads once)."""
+    paths = list(calls)
     with tempfile.TemporaryDirectory() as folder:
         inputs_file = os.path.join(folder, "inputs.npz")
         outputs_file = os.path.join(folder, "outputs.npz")
-        np.savez(inputs_file, **{f"{signature}/{name}": np.asarray(value)
-                                 for signature, arguments in inputs.items()
-                                 for name, value in arguments.items()})
+        arrays = {f"path/{index}": np.asarray(path) for index, path in enumerate(paths)}
+        arrays.update({f"{index}/{signature}/{name}": np.asarray(value)
+                       for index, path in enumerate(paths)
+                       for signature, arguments in calls[path].items()
+                       for name, value in arguments.items()})
+        np.savez(inputs_file, **arrays)
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         environment.pop("PYTHONPATH", None)
         done = subprocess.run(
-            [sys.executable, "-c", _CHILD, text_ops_folder(), saved_model_dir, inputs_file,
-             outputs_file], capture_output=True, text=True, timeout=timeout,
-            cwd=folder, env=environment)
+            [sys.executable, "-c", _CHILD, text_ops_folder(), inputs_file, outputs_file],
+            capture_output=True, text=True, timeout=timeout, cwd=folder, env=environment)
         if done.returncode != 0:
             raise RuntimeError(f"The export failed in a fresh process:\n{done.stderr[-3000:]}")
         saved = np.load(outputs_file, allow_pickle=True)
-        outputs = {}
+        outputs = {path: {} for path in paths}
         for key in saved.files:
-            signature, name = key.split("/", 1)
-            outputs.setdefault(signature, {})[name] = saved[key]
+            index, signature, name = key.split("/", 2)
+            outputs[paths[int(index)]].setdefault(signature, {})[name] = saved[key]
         return outputs

@@ -71,6 +71,8 @@ class Task:
     primary_mode = "max"  # "min" for a primary metric that is a loss
     takes_sentence_encoder = False  # True: a loaded SentenceEncoder is passed whole,
     # not unwrapped to its backbone (the sentence_embedding task)
+    labels_words = False  # True: labels sit on whitespace-separated words (tagging), so a
+    # byte-level BPE tokenizer reads a text's first word as a word too (add_prefix_space)
 
     def __init__(self, config):
         self.config = config

@@ -4,7 +4,7 @@ each registers itself (tasks.registry). The runner and --task read the kinds her
 from tasks import (classification, image_classification,  # noqa: F401
                    multiple_choice, pretraining, question_answering, registry,
                    sentence_embedding, tagging)
-from tasks.distillation import distilbert, tinybert  # noqa: F401
+from tasks.distillation import deit, distilbert, tinybert  # noqa: F401
 from tasks.tools import features  # noqa: F401 (--task=extract_features)
 
 

@@ -1,6 +1,6 @@
 """Text classification: single texts and pairs (GLUE-style), regression (STS-B
-style) and multi-label. One head on the pooled output ([CLS] for families
-without a pooler); the label kind decides the loss and the metrics.
+style) and multi-label. One head on the pooled output (the first token for
+families without a trained pooler: zoo.backbone.sentence_features); the label kind decides the loss and the metrics.
 """
 
 import dataclasses
@@ -133,7 +133,7 @@ class TextClassificationTask(Task):
         return self.config.num_classes or len(self.labels())
 
     def build_model(self, backbone):
-        features = sentence_features(backbone(backbone.input))
+        features = sentence_features(backbone, backbone(backbone.input))
         logits = ClassificationHead(self.num_outputs, dropout=self.options.classifier_dropout,
                                     dtype=backbone.dtype_policy, name="classifier")(features)
         return models.Model(backbone.input, {"logits": logits}, name=f"{backbone.name}_{self.name}")

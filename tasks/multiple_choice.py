@@ -170,7 +170,8 @@ class MultipleChoiceTask(Task):
                                     name=name)
                   for name, tensor in backbone.input.items()}
         flatten = FlattenChoices(name="flatten_choices")
-        features = sentence_features(backbone({name: flatten(x) for name, x in inputs.items()}))
+        features = sentence_features(
+            backbone, backbone({name: flatten(x) for name, x in inputs.items()}))
         head = MultipleChoiceHead(dropout=self.options.classifier_dropout,
                                   dtype=backbone.dtype_policy, name="multiple_choice_head")
         logits = head(features, inputs["input_word_ids"])

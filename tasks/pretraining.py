@@ -35,6 +35,10 @@ Data (TaskConfig.data):
 Options: `PretrainingOptions` (masking and segmenting are
 `MaskingOptions`, which the distillation tasks share). Without a sentence
 task, pairs are consecutive segments in document order.
+
+`objective="electra"` trains an ELECTRA discriminator by replaced-token
+detection on the same masked batches, with a generator sharing its
+embeddings (tasks.electra); the run saves the discriminator.
 """
 
 import dataclasses
@@ -53,6 +57,7 @@ from kerasbert import models
 from kerasbert.layers import ClassificationHead
 from kerasbert.layers.pretraining import PredictionSlots, TiedMaskedLMHead
 from kerasbert.text import MaskedLMMasker, next_sentence_pairs, sentence_order_pairs
+from tasks import electra
 from tasks.base import Task
 from zoo.backbone import sentence_features
 from tasks.data.pipeline import make_dataset
@@ -158,6 +163,21 @@ class PretrainingOptions(MaskingOptions):
                                           "masked LM; default the backbone's (ALBERT sop, "
                                           "DistilBERT none, others nsp).",
                                           choices=("nsp", "sop", "none"))
+    objective: str = option("mlm", "pretraining: mlm (masked LM, with the sentence task) or "
+                            "electra (replaced-token detection: a generator sharing the "
+                            "embeddings fills the masked tokens, the --model, an ELECTRA "
+                            "discriminator, tells original from replaced; Clark et al., 2020).",
+                            choices=("mlm", "electra"))
+    discriminator_weight: float = option(50.0, "pretraining, electra: the weight of the "
+                                         "discriminator's loss beside the generator's MLM "
+                                         "loss (the paper's 50).")
+    generator: Optional[str] = option(None, "pretraining, electra: a preset giving the "
+                                      "generator's depth and widths (electra_small_generator, "
+                                      "...). Default: the discriminator's, scaled by "
+                                      "--generator_size.")
+    generator_size: float = option(0.25, "pretraining, electra: the generator's hidden size, "
+                                   "heads and feed-forward as a fraction of the "
+                                   "discriminator's, when no --generator is given.")
 
 
 @register
@@ -165,7 +185,6 @@ class PretrainingTask(Task):
     """Masked LM (+ NSP or SOP) on sentence pairs cut from documents."""
 
     name = "pretraining"
-    primary_metric = "mlm_accuracy"
     Options = PretrainingOptions
 
     def __init__(self, config):
@@ -173,6 +192,22 @@ class PretrainingTask(Task):
         self._documents = {}
         self._pairs = {}
         self._backbone_sentence_task = "nsp"  # until build_model sees the backbone
+
+    @property
+    def electra_objective(self):
+        """True for objective "electra". Tasks built on this one without that
+        option (the masked-LM distillations) train the masked LM."""
+        return getattr(self.options, "objective", "mlm") == "electra"
+
+    @property
+    def primary_metric(self):
+        """What best_model.keras follows: the masked-LM accuracy, or for ELECTRA
+        the discriminator's replaced-token accuracy (the generator only trains it)."""
+        return "rtd_accuracy" if self.electra_objective else "mlm_accuracy"
+
+    def saved_model(self, model):
+        """ELECTRA: the discriminator alone (the generator only trains it)."""
+        return model.discriminator if self.electra_objective else model
 
     @property
     def sentence_task(self):
@@ -286,8 +321,13 @@ class PretrainingTask(Task):
         tied to the backbone's token embedding, with a Keras mask on the
         padded slots; the sentence logits float32 [batch, 2] from a dense
         layer on the pooled output ([CLS] without a pooler).
+
+        objective "electra": a tasks.electra.ReplacedTokenDetection around the
+        backbone, which must be an ElectraBackbone (the discriminator).
         """
         self._backbone_sentence_task = default_sentence_task(backbone)
+        if self.electra_objective:
+            return self._build_electra(backbone)
         inputs = dict(backbone.input)
         positions = keras.Input(shape=(None,), dtype="int32", name="masked_lm_positions")
         features = backbone(inputs)
@@ -301,12 +341,32 @@ class PretrainingTask(Task):
         if self.sentence_task:
             sentence_head = ClassificationHead(2, dropout=0.0, dtype=backbone.dtype_policy,
                                                name=f"{self.sentence_task}_head")
-            outputs[f"{self.sentence_task}_logits"] = sentence_head(sentence_features(features))
+            outputs[f"{self.sentence_task}_logits"] = sentence_head(
+                sentence_features(backbone, features))
         return models.Model({**inputs, "masked_lm_positions": positions}, outputs,
                            name=f"{backbone.name}_{self.name}")
 
+    def _build_electra(self, backbone):
+        if not isinstance(backbone, zoo.ElectraBackbone):
+            raise ValueError(f"--objective=electra pretrains an ELECTRA discriminator; "
+                             f"{backbone.name} is a {type(backbone).__name__}. Give --model an "
+                             "ELECTRA preset (electra_small_discriminator, ...) or checkpoint.")
+        if self.sentence_task is not None:
+            raise ValueError(f"--sentence_task={self.options.sentence_task}: ELECTRA "
+                             "pretrains without a sentence task.")
+        options = self.options
+        generator = electra.build_generator(backbone, **electra.generator_arguments(
+            backbone, preset=options.generator, size=options.generator_size))
+        return electra.ReplacedTokenDetection(
+            generator, electra.build_discriminator(backbone),
+            discriminator_weight=options.discriminator_weight, seed=self.config.seed,
+            name=f"{backbone.name}_{self.name}")
+
     def build_losses(self):
-        """Cross-entropies; the MLM one averages over the real masked tokens only."""
+        """Cross-entropies; the MLM one averages over the real masked tokens only.
+        ELECTRA: None, its model computes its own loss."""
+        if self.electra_objective:
+            return None
         losses = {"mlm_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
         if self.sentence_task:
             losses[f"{self.sentence_task}_logits"] = keras.losses.SparseCategoricalCrossentropy(
@@ -314,7 +374,10 @@ class PretrainingTask(Task):
         return losses
 
     def build_metrics(self):
-        """Accuracies; the MLM one over real masked tokens (the logits carry a Keras mask)."""
+        """Accuracies; the MLM one over real masked tokens (the logits carry a Keras mask).
+        ELECTRA: None, its model tracks its loss terms and accuracies."""
+        if self.electra_objective:
+            return None
         metrics = {"mlm_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
         if self.sentence_task:
             metrics[f"{self.sentence_task}_logits"] = [
@@ -324,7 +387,14 @@ class PretrainingTask(Task):
     # ----------------------------------------------------- evaluation
 
     def evaluate(self, model, split, preprocessor, batch_size):
-        """mlm_accuracy and perplexity over the masked tokens, and the sentence task's accuracy."""
+        """mlm_accuracy and perplexity over the masked tokens, and the sentence task's
+        accuracy. ELECTRA: tasks.electra.evaluate's scores (the discriminator's
+        replaced-token accuracy beside its all-original baseline, the generator's
+        MLM accuracy)."""
+        if self.electra_objective:
+            return electra.evaluate(model, self.build_dataset(split, preprocessor, batch_size,
+                                                              training=False),
+                                    seed=self.config.seed)
         sentence_output = self.sentence_task and f"{self.sentence_task}_logits"
         weight_sum = right = loss_sum = sentence_right = sentence_count = 0.0
         for features, labels, weights in self.build_dataset(split, preprocessor, batch_size,

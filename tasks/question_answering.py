@@ -3,9 +3,10 @@
 Data -> features (in Python, before tf.data, as google-research/bert's
 run_squad.py, the Model Garden and Hugging Face's run_qa.py do): the
 context is split on whitespace into words and each word is tokenized on
-its own, so every context token knows the characters it covers. A question
-(its first `max_query_length` tokens) is packed with windows of the
-context, `[CLS] question [SEP] window [SEP]`, consecutive windows
+its own (as it reads in running text), so every context token knows the
+characters it covers. A question (its first `max_query_length` tokens) is
+packed with windows of the context, `[CLS] question [SEP] window [SEP]`
+(`<s> question </s></s> window </s>` for RoBERTa and XLM-R), consecutive windows
 overlapping by `doc_stride` tokens (Hugging Face's meaning of the stride;
 run_squad.py's is the step between window starts). A window's labels are
 the positions of the answer's first and last tokens, or 0 ([CLS]) when the
@@ -77,11 +78,11 @@ class SquadFeatures:
         return len(self.example_index)
 
 
-def _token_lists(tokenizer, strings, chunk=65536):
+def _token_lists(tokenize, strings, chunk=65536):
     """Token ids of each string, as a list of int32 arrays (tokenized in chunks)."""
     result = []
     for begin in range(0, len(strings), chunk):
-        ragged = tokenizer.tokenize(tf.constant(strings[begin:begin + chunk], tf.string))
+        ragged = tokenize(tf.constant(strings[begin:begin + chunk], tf.string))
         splits = ragged.row_splits.numpy()
         values = ragged.flat_values.numpy()
         result += [values[splits[i]:splits[i + 1]] for i in range(len(splits) - 1)]
@@ -136,7 +137,14 @@ def tokenize_contexts(tokenizer, contexts):
     """Each context -> (token ids int32 [n], character spans int [n, 2])."""
     words = [[(m.start(), m.group()) for m in re.finditer(r"\S+", c)] for c in contexts]
     flat = [word for context_words in words for _, word in context_words]
-    pieces = _token_lists(tokenizer, flat)
+    pieces = _token_lists(tokenizer.tokenize_words, flat)
+    # A word that opens its context reads as the start of a text (byte-level
+    # BPE marks the others with the space before them), as the served
+    # context, packed whole, reads.
+    at_start = [i for i, (offset, _) in enumerate(
+        pair for context_words in words for pair in context_words) if offset == 0]
+    for i, ids in zip(at_start, _token_lists(tokenizer.tokenize, [flat[i] for i in at_start])):
+        pieces[i] = ids
     normalized = _normalized(tokenizer, flat)
     surfaces = _surfaces(tokenizer.vocabulary)
     result, index = [], 0
@@ -180,25 +188,27 @@ def build_features(examples, tokenizer, sequence_length, doc_stride=128, max_que
     """
     vocabulary = tokenizer.vocabulary
     cls_id, sep_id, pad_id = (vocabulary.id_of(role) for role in ("cls", "sep", "pad"))
-    questions = _token_lists(tokenizer, [example["question"] for example in examples])
+    questions = _token_lists(tokenizer.tokenize, [example["question"] for example in examples])
+    # fairseq pairs (RoBERTa, XLM-R) close the question with two separators.
+    separators = getattr(tokenizer, "pair_separators", 1)
     contexts = tokenize_contexts(tokenizer, [example["context"] for example in examples])
     rows = []
     for index, (example, question, (ids, spans)) in enumerate(
             zip(examples, questions, contexts)):
         question = list(question[:max_query_length])
-        window = sequence_length - len(question) - 3
+        window = sequence_length - len(question) - 2 - separators
         answer = None
         if example["answers"] and not example["is_impossible"]:
             answer = answer_token_span(spans, example["answer_starts"][0],
                                        example["answers"][0])
         for doc_start in window_starts(len(ids), window, doc_stride):
             doc = list(ids[doc_start:doc_start + window])
-            context_start = len(question) + 2
+            context_start = len(question) + 1 + separators
             start = end = 0
             if answer and doc_start <= answer[0] and answer[1] < doc_start + len(doc):
                 start = answer[0] - doc_start + context_start
                 end = answer[1] - doc_start + context_start
-            rows.append((index, [cls_id] + question + [sep_id] + doc + [sep_id],
+            rows.append((index, [cls_id] + question + [sep_id] * separators + doc + [sep_id],
                          context_start, len(doc), doc_start, start, end))
     word_ids = np.full((len(rows), sequence_length), pad_id, np.int32)
     mask = np.zeros((len(rows), sequence_length), np.int32)

@@ -44,7 +44,7 @@ def encode(tokenizer, words, tag_ids, sequence_length):
     the word was cut off (or has no pieces) and for padding.
     """
     vocabulary = tokenizer.vocabulary
-    word_pieces = tokenizer.tokenize(words.flat_values)  # [all words, (pieces)]
+    word_pieces = tokenizer.tokenize_words(words.flat_values)  # [all words, (pieces)]
     counts = word_pieces.row_lengths()
     is_first = tf.ragged.range(counts).flat_values == 0
     piece_tags = tf.where(is_first, tf.repeat(tf.cast(tag_ids.flat_values, tf.int32), counts),
@@ -84,6 +84,7 @@ class TaggingTask(Task):
 
     name = "tagging"
     Options = TaggingOptions
+    labels_words = True
 
     def serving_spec(self, sequence_length, truncation):
         """`text` -> per-token `tags` (the tag of each word's first sub-token)."""

@@ -1,9 +1,11 @@
 """Named Transformer architectures: backbones per family and a registry."""
 
-from zoo import albert, bert, distilbert, electra, roberta, tinybert, vit  # noqa: F401 (presets)
+from zoo import (albert, bert, deit, distilbert, electra, roberta,  # noqa: F401 (presets)
+                 tinybert, vit)
 from zoo import hub, pretrained
 from zoo.albert import AlbertBackbone
 from zoo.bert import BertBackbone
+from zoo.deit import DeitBackbone
 from zoo.distilbert import DistilBertBackbone
 from zoo.electra import ElectraBackbone
 from zoo.heads import BackboneWithHeads
@@ -21,6 +23,7 @@ __all__ = [
     "AlbertBackbone",
     "BackboneWithHeads",
     "BertBackbone",
+    "DeitBackbone",
     "DistilBertBackbone",
     "ElectraBackbone",
     "Preset",

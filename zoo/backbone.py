@@ -15,6 +15,10 @@ from kerasbert.models import Model
 class Backbone(Model):
     """Base of the zoo's backbones (functional models built in __init__)."""
 
+    # False where the published checkpoints' pooler was never trained, so
+    # sentence-level heads read the first token instead (`sentence_features`).
+    pooler_is_trained = True
+
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
         for name in self._constructor_argument_names():
@@ -84,11 +88,12 @@ def backbone_of(model):
     return found[0]
 
 
-def sentence_features(outputs):
+def sentence_features(backbone, outputs):
     """The [batch, H] vector a sentence-level head reads from a text backbone's
     outputs: the pooled output, or the first token's for families without a
-    pooler (DistilBERT)."""
-    if "pooled_output" in outputs:
+    pooler (DistilBERT, ELECTRA) or whose pooler was never trained (RoBERTa,
+    XLM-R: fairseq has none; Hugging Face's classifiers read `<s>` too)."""
+    if "pooled_output" in outputs and backbone.pooler_is_trained:
         return outputs["pooled_output"]
     return outputs["sequence_output"][:, 0, :]
 

@@ -1,6 +1,8 @@
 """ELECTRA (Clark et al., 2020): BERT's post-LN blocks without a pooler; the
 embeddings are `embedding_size` wide and projected to the hidden size when
-the two differ (the small models), as in ALBERT."""
+the two differ, as in ALBERT. Discriminators and generators are both
+ElectraBackbones: a generator's tables are as wide as its discriminator's,
+which it shared in pretraining."""
 
 import keras
 
@@ -63,6 +65,15 @@ _PRESETS = [
      "ELECTRA base discriminator (L12 H768), uncased English."),
     ("electra_large_discriminator", _electra(24, 1024), 334_092_288,
      "ELECTRA large discriminator (L24 H1024), uncased English."),
+    # The published generators: hidden 256 (a quarter of large, a third of
+    # base, as wide as small), read the discriminator's embedding_size-wide
+    # tables (they were shared in pretraining), so base and large project.
+    ("electra_small_generator", _electra(12, 256, embedding_size=128), 13_483_008,
+     "ELECTRA small generator (L12 H256, embeddings 128), uncased English: an MLM."),
+    ("electra_base_generator", _electra(12, 256, embedding_size=768), 33_511_168,
+     "ELECTRA base generator (L12 H256, embeddings 768), uncased English: an MLM."),
+    ("electra_large_generator", _electra(24, 256, embedding_size=1024), 50_999_552,
+     "ELECTRA large generator (L24 H256, embeddings 1024), uncased English: an MLM."),
     ("electra_test_tiny",
      dict(vocab_size=100, num_layers=2, hidden_size=16, num_heads=2, intermediate_size=32,
           embedding_size=8, max_sequence_length=32),
@@ -71,9 +82,9 @@ _PRESETS = [
 
 # No public commit of main was found for these repos: the handles follow main.
 _WEIGHTS = {
-    f"electra_{size}_discriminator": Weights(
-        (f"hf://google/electra-{size}-discriminator",), lower_case=True)
-    for size in ("small", "base", "large")
+    f"electra_{size}_{network}": Weights(
+        (f"hf://google/electra-{size}-{network}",), lower_case=True)
+    for size in ("small", "base", "large") for network in ("discriminator", "generator")
 }
 
 register_presets("electra", _PRESETS, _WEIGHTS)

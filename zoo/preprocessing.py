@@ -2,9 +2,13 @@
 
 Finds the vocabulary beside the weights and the casing in the checkpoint's
 own files, in this order:
-  SentencePiece model  spiece.model, or another *.model (ALBERT TF1: 30k-clean.model)
-  WordPiece vocabulary vocab.txt, keras-hub's assets/tokenizer/vocabulary.txt,
+  SentencePiece model  spiece.model, or another *.model (ALBERT TF1: 30k-clean.model),
+                       keras-hub's XLM-R assets/tokenizer/vocabulary.spm (fairseq ids)
+  WordPiece vocabulary vocab.txt, keras-hub's assets/tokenizer/vocabulary.txt (read as
+                       keras-hub reads text: KerasHubWordPieceTokenizer),
                        or the vocab inside a Hugging Face tokenizer.json
+  byte-level BPE       vocab.json + merges.txt, keras-hub's assets/tokenizer/
+                       vocabulary.json + merges.txt, or a BPE tokenizer.json
   casing               lower_case= when given, or the preset's when the weights are
                        a registry preset's (zoo.load_preprocessor("bert_base_uncased"));
                        else tokenizer_config.json (do_lower_case, strip_accents), the
@@ -31,7 +35,8 @@ from kerasbert.text.preprocessor import Preprocessor
 from zoo import pretrained
 from zoo.convert import sentence_transformers
 
-_WORDPIECE_FILES = ("vocab.txt", os.path.join("assets", "tokenizer", "vocabulary.txt"))
+_KERAS_HUB_ASSETS = os.path.join("assets", "tokenizer")  # beside keras-hub's tokenizer.json
+_WORDPIECE_FILES = ("vocab.txt", os.path.join(_KERAS_HUB_ASSETS, "vocabulary.txt"))
 
 
 def _read_json(folder, name):
@@ -40,6 +45,16 @@ def _read_json(folder, name):
         return None
     with open(path) as file:
         return json.load(file)
+
+
+def _keras_hub_tokenizer(folder):
+    """(class, config) of a keras-hub preset's tokenizer.json, e.g.
+    ("keras_hub>RobertaTokenizer", {...}); (None, {}) for any other folder."""
+    saved = _read_json(folder, "tokenizer.json") or {}
+    registered = str(saved.get("registered_name") or "")
+    if not registered.startswith("keras_hub>"):
+        return None, {}
+    return registered, saved.get("config") or {}
 
 
 def _hf_normalizer_casing(tokenizer_json):
@@ -81,6 +96,9 @@ def _stated_casing(folder):
         keras_hub_config = tokenizer_json["config"]
         return (keras_hub_config["lowercase"], keras_hub_config.get("strip_accents"),
                 "keras-hub's tokenizer.json")
+    keras_hub_class, _ = _keras_hub_tokenizer(folder)
+    if keras_hub_class is not None:  # keras-hub lower-cases only where its config says so
+        return False, None, f"keras-hub's tokenizer.json ({keras_hub_class} has no lowercase)"
     lowercase, strip_accents = _hf_normalizer_casing(tokenizer_json)
     return lowercase, strip_accents, "the normalizer of tokenizer.json"
 
@@ -173,15 +191,21 @@ def _is_xlm_roberta(folder, model_file):
         "tokenizer_class") or ""
     model_type = (_read_json(folder, "config.json") or {}).get("model_type")
     return (os.path.basename(model_file or "") == _XLM_ROBERTA_MODEL
-            or tokenizer_class.startswith("XLMRoberta") or model_type == "xlm-roberta")
+            or tokenizer_class.startswith("XLMRoberta") or model_type == "xlm-roberta"
+            or _keras_hub_tokenizer(folder)[0] == _KERAS_HUB_XLM_ROBERTA)
 
 
 _XLM_ROBERTA_MODEL = "sentencepiece.bpe.model"
+# keras-hub's XLMRobertaTokenizer saves its proto as assets/tokenizer/vocabulary.spm
+# and gives it fairseq's ids. (ALBERT's keras-hub tokenizer saves one too, read
+# without ALBERT's normalization: not detected here.)
+_KERAS_HUB_XLM_ROBERTA = "keras_hub>XLMRobertaTokenizer"
 
 
 def _byte_level_bpe(folder):
-    """RoBERTa's byte-level BPE tokenizer: vocab.json + merges.txt, or a
-    tokenizer.json with a BPE model (rewritten as those two in the cache)."""
+    """RoBERTa's byte-level BPE tokenizer: vocab.json + merges.txt, keras-hub's
+    assets/tokenizer/vocabulary.json + merges.txt, or a tokenizer.json with a
+    BPE model (rewritten as those two in the cache)."""
     from kerasbert.text.bpe import ByteLevelBpeTokenizer
     from zoo.convert import tokenizer_json
 
@@ -190,10 +214,45 @@ def _byte_level_bpe(folder):
     vocab, merges = os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")
     if os.path.exists(vocab) and os.path.exists(merges):
         return ByteLevelBpeTokenizer(vocab, merges, **options)
+    keras_hub_class, keras_hub_config = _keras_hub_tokenizer(folder)
+    vocab, merges = (os.path.join(folder, _KERAS_HUB_ASSETS, name)
+                     for name in ("vocabulary.json", "merges.txt"))
+    if keras_hub_class is not None and os.path.exists(vocab) and os.path.exists(merges):
+        return ByteLevelBpeTokenizer(vocab, merges, add_prefix_space=bool(
+            keras_hub_config.get("add_prefix_space", False)))
     if tokenizer_json.model_type(_read_json(folder, "tokenizer.json")) == "BPE":
         return ByteLevelBpeTokenizer(
             *tokenizer_json.bpe_files(os.path.join(folder, "tokenizer.json")), **options)
     return None
+
+
+def _keras_hub_wordpiece_options(folder):
+    """KerasHubWordPieceTokenizer's options when the folder's WordPiece vocabulary
+    is a keras-hub preset's (assets/tokenizer/vocabulary.txt beside keras-hub's
+    tokenizer.json), or was saved from one (`save_tokenizer`); else None: the
+    reference's (Hugging Face's) WordPiece."""
+    saved = (_read_json(folder, "tokenizer_config.json") or {}).get(_KERAS_HUB_WORDPIECE)
+    if saved is not None:
+        return dict(saved)
+    keras_hub_class, config = _keras_hub_tokenizer(folder)
+    if keras_hub_class is None or not os.path.exists(
+            os.path.join(folder, _KERAS_HUB_ASSETS, "vocabulary.txt")):
+        return None
+    unsupported = {key: config[key] for key, supported in (
+        ("split", True), ("suffix_indicator", "##"), ("oov_token", "[UNK]"))
+        if config.get(key, supported) != supported}
+    if config.get("special_tokens"):
+        unsupported["special_tokens"] = config["special_tokens"]
+    if unsupported:
+        raise ValueError(f"{folder}: keras-hub's {keras_hub_class} with {unsupported} is not "
+                         "supported (kerasbert reads split=True, '##', [UNK], no extra "
+                         "special tokens).")
+    return {"split_on_cjk": bool(config.get("split_on_cjk", True)),
+            "special_tokens_in_strings": bool(config.get("special_tokens_in_strings", False))}
+
+
+# tokenizer_config.json's key for a KerasHubWordPieceTokenizer's own options.
+_KERAS_HUB_WORDPIECE = "keras_hub_wordpiece"
 
 
 def _albert_normalization(folder):
@@ -216,6 +275,10 @@ def _sentencepiece_model(folder):
     models = sorted(glob.glob(os.path.join(folder, "*.model")))
     if models:
         return models[0]
+    keras_hub_proto = os.path.join(folder, _KERAS_HUB_ASSETS, "vocabulary.spm")
+    if _keras_hub_tokenizer(folder)[0] == _KERAS_HUB_XLM_ROBERTA and os.path.exists(
+            keras_hub_proto):
+        return keras_hub_proto
     if tokenizer_json.model_type(_read_json(folder, "tokenizer.json")) == "Unigram":
         return tokenizer_json.sentencepiece_model(os.path.join(folder, "tokenizer.json"),
                                                   fairseq=_is_xlm_roberta(folder, None))
@@ -257,7 +320,7 @@ def _tokenizer_at(path, lower_case):
 def _tokenizer_in(folder, path, lower_case=None):
     """The tokenizer whose files are in `folder` (`path` names it in errors)."""
     from kerasbert.text.sentencepiece import SentencePieceTokenizer
-    from kerasbert.text.wordpiece import WordPieceTokenizer
+    from kerasbert.text.wordpiece import KerasHubWordPieceTokenizer, WordPieceTokenizer
 
     model_file = _sentencepiece_model(folder)
     if model_file is not None:
@@ -270,14 +333,20 @@ def _tokenizer_in(folder, path, lower_case=None):
     tokens = _wordpiece_vocabulary(folder)
     if tokens is not None:
         lower_case, strip_accents = _casing(folder, lambda: tokens, lower_case)
+        keras_hub_options = _keras_hub_wordpiece_options(folder)
+        if keras_hub_options is not None:
+            return KerasHubWordPieceTokenizer(tokens, lower_case=lower_case,
+                                              strip_accents=bool(strip_accents),
+                                              **keras_hub_options)
         return WordPieceTokenizer(tokens, lower_case=lower_case, strip_accents=strip_accents)
     bpe = _byte_level_bpe(folder)
     if bpe is not None:
         return bpe
     raise FileNotFoundError(
         f"No vocabulary beside {path!r}: expected vocab.txt, spiece.model (or another "
-        "SentencePiece .model), a Hugging Face tokenizer.json, or keras-hub's "
-        "assets/tokenizer/vocabulary.txt."
+        "SentencePiece .model), vocab.json + merges.txt, a Hugging Face tokenizer.json, "
+        "or keras-hub's assets/tokenizer/ (vocabulary.txt, vocabulary.json + merges.txt, "
+        "or XLM-R's vocabulary.spm)."
     )
 
 
@@ -304,6 +373,7 @@ def save_tokenizer(tokenizer, folder):
     vocab.txt (WordPiece) or spiece.model (SentencePiece), and
     tokenizer_config.json with the casing. Returns the vocabulary file."""
     from kerasbert.text.sentencepiece import SentencePieceTokenizer
+    from kerasbert.text.wordpiece import KerasHubWordPieceTokenizer
 
     from kerasbert.text.bpe import ByteLevelBpeTokenizer
 
@@ -336,6 +406,10 @@ def save_tokenizer(tokenizer, folder):
         os.replace(target + ".tmp", target)
         casing = {"do_lower_case": tokenizer.lower_case,
                   "strip_accents": tokenizer.strip_accents}
+        if isinstance(tokenizer, KerasHubWordPieceTokenizer):  # keras-hub's reading of text
+            casing[_KERAS_HUB_WORDPIECE] = {
+                "split_on_cjk": tokenizer.split_on_cjk,
+                "special_tokens_in_strings": tokenizer.special_tokens_in_strings}
     config_file = os.path.join(folder, "tokenizer_config.json")
     with open(config_file + ".tmp", "w") as file:
         json.dump(casing, file, indent=2)

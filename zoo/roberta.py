@@ -16,6 +16,10 @@ class RobertaBackbone(TextBackbone):
     the published models, whose position table has 514 rows); `input_type_ids`
     are accepted and ignored (the one segment row is added everywhere)."""
 
+    # Hugging Face's RobertaModel has a pooler, kept so checkpoints load whole;
+    # fairseq trained none, so sentence-level heads read `<s>` as HF's do.
+    pooler_is_trained = False
+
     def __init__(
         self,
         vocab_size,
@@ -36,6 +40,11 @@ class RobertaBackbone(TextBackbone):
     ):
         super().__init__(type_vocab_size=1, **forwarded_arguments(locals()))
         self._remember_arguments(locals())
+
+    @staticmethod
+    def vocabulary_arguments(vocabulary):
+        # fairseq positions count from the padding id of the vocabulary in use.
+        return {"vocab_size": vocabulary.size, "padding_id": vocabulary.id_of("pad")}
 
     @classmethod
     def count_parameters(cls, vocab_size, num_layers, hidden_size, intermediate_size,

@@ -112,6 +112,12 @@ class TextBackbone(Backbone):
         return self.get_layer("embeddings").token_embedding
 
     @staticmethod
+    def vocabulary_arguments(vocabulary):
+        """The constructor arguments a kerasbert.text Vocabulary decides, for a
+        backbone trained from scratch on it."""
+        return {"vocab_size": vocabulary.size}
+
+    @staticmethod
     def text_parameters(
         vocab_size,
         num_layers,

@@ -25,6 +25,10 @@ class VitBackbone(Backbone):
     scores/probabilities when asked.
     """
 
+    # DeiT (zoo.deit) is this encoder with a distillation token after the
+    # class token; its subclass sets this instead of copying the wiring.
+    distillation_token = False
+
     def __init__(
         self,
         image_size,
@@ -47,9 +51,10 @@ class VitBackbone(Backbone):
         image_size = tuple(image_size) if isinstance(image_size, (list, tuple)) else (
             image_size, image_size)
         images = keras.Input(shape=image_size + (num_channels,), name="images")
+        distilled = type(self).distillation_token
         x = PatchEmbeddings(
             hidden_size, patch_size, image_size=image_size, num_channels=num_channels,
-            dropout=dropout, dtype=dtype, name="embeddings",
+            dropout=dropout, distillation_token=distilled, dtype=dtype, name="embeddings",
         )(images)
         encoded = TransformerStack(
             num_layers,
@@ -78,6 +83,8 @@ class VitBackbone(Backbone):
             "pooled_output": pooled_output,
             "encoder_outputs": ([x] if output_embeddings else []) + hidden_states,
         }
+        if distilled:  # the distillation token after the final LN (no pooler)
+            outputs["distillation_output"] = sequence_output[:, 1, :]
         if return_attention_scores:
             outputs["attention_scores"] = encoded["attention_scores"]
             outputs["attention_probs"] = encoded["attention_probs"]

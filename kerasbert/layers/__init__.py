@@ -5,6 +5,7 @@ from kerasbert.layers.attention import MultiHeadAttention
 from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
 from kerasbert.layers.embeddings import (
     PatchEmbeddings,
+    SharedTextEmbeddings,
     TextEmbeddings,
     interpolate_position_embeddings,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "MaskedLMHead",
     "MultiHeadAttention",
     "PatchEmbeddings",
+    "SharedTextEmbeddings",
     "Pooler",
     "TextEmbeddings",
     "TransformerBlock",

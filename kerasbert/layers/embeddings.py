@@ -91,6 +91,14 @@ class TextEmbeddings(keras.layers.Layer):
             self.embedding_projection.build(tuple(token_ids_shape) + (width,))
 
     def call(self, token_ids, segment_ids=None, training=None):
+        x = self.embed(token_ids, segment_ids, training=training)
+        if self.embedding_projection is not None:
+            x = self.embedding_projection(x)
+        return x
+
+    def embed(self, token_ids, segment_ids=None, training=None):
+        """The normalized sum of the tables, E wide, before any projection: the
+        part another network may share (`SharedTextEmbeddings`)."""
         sequence_length = token_ids.shape[1]
         if sequence_length is not None and sequence_length > self.max_sequence_length:
             raise ValueError(
@@ -108,10 +116,7 @@ class TextEmbeddings(keras.layers.Layer):
             if segment_ids is None or self.type_vocab_size == 1:
                 segment_ids = ops.zeros_like(token_ids)
             x = x + self.segment_embedding(segment_ids)
-        x = self.dropout_layer(self.layer_norm(x), training=training)
-        if self.embedding_projection is not None:
-            x = self.embedding_projection(x)
-        return x
+        return self.dropout_layer(self.layer_norm(x), training=training)
 
     def compute_output_spec(self, token_ids, segment_ids=None, training=None):
         return keras.KerasTensor(tuple(token_ids.shape) + (self.hidden_size,),
@@ -140,6 +145,48 @@ class TextEmbeddings(keras.layers.Layer):
         return self.max_sequence_length + self.padding_id + 1
 
 
+class SharedTextEmbeddings(keras.layers.Layer):
+    """Another network's `TextEmbeddings` tables and layer norm, projected to
+    this network's `hidden_size` by a projection of its own (none when the
+    widths agree).
+
+    ELECTRA's generator and discriminator share their token, segment and
+    position tables (Clark et al., 2020); each projects them to its own width.
+    `source` is held, not tracked: its weights belong to the network that owns
+    it, and tracking them here too would give the optimizer and checkpoints
+    each variable twice. So this layer has no config: the model that builds it
+    is checkpointed, not saved whole (ELECTRA pretraining saves the
+    discriminator alone).
+    """
+
+    def __init__(self, source, hidden_size, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        object.__setattr__(self, "_source", source)
+        self.hidden_size = hidden_size
+        self.width = source.embedding_size or source.hidden_size
+        self.projection = None
+        if hidden_size != self.width:
+            self.projection = keras.layers.Dense(
+                hidden_size, kernel_initializer=kernel_initializer or default_initializer(),
+                dtype=norm_policy(self.dtype_policy), name="embedding_projection")
+
+    @property
+    def source(self):
+        return self._source
+
+    def build(self, token_ids_shape, segment_ids_shape=None):
+        if self.projection is not None:
+            self.projection.build(tuple(token_ids_shape) + (self.width,))
+
+    def call(self, token_ids, segment_ids=None, training=None):
+        x = self.source.embed(token_ids, segment_ids, training=training)
+        return x if self.projection is None else self.projection(x)
+
+    def compute_output_spec(self, token_ids, segment_ids=None, training=None):
+        return keras.KerasTensor(tuple(token_ids.shape) + (self.hidden_size,),
+                                 dtype=norm_policy(self.dtype_policy).compute_dtype)
+
+
 def _cubic_weights(distance):
     """PyTorch's bicubic convolution kernel (A = -0.75) at |distance|."""
     a = -0.75
@@ -166,18 +213,20 @@ def bicubic_resize_matrix(source_size, target_size):
     return matrix.astype(np.float32)
 
 
-def interpolate_position_embeddings(position_embeddings, source_grid, target_grid):
-    """Resizes [1, 1 + h*w, H] ViT position embeddings to a new patch grid.
+def interpolate_position_embeddings(position_embeddings, source_grid, target_grid,
+                                    num_tokens=1):
+    """Resizes [1, num_tokens + h*w, H] ViT position embeddings to a new patch grid.
 
-    The class-token entry is kept; the grid part is resized bicubically.
-    Works on numpy arrays and on tensors.
+    The entries of the `num_tokens` tokens before the patches (class token;
+    DeiT's distillation token too) are kept; the grid part is resized
+    bicubically. Works on numpy arrays and on tensors.
     """
     source_grid, target_grid = tuple(source_grid), tuple(target_grid)
     if source_grid == target_grid:
         return position_embeddings
     hidden_size = position_embeddings.shape[-1]
-    class_position = position_embeddings[:, :1]
-    grid = ops.reshape(position_embeddings[:, 1:], source_grid + (hidden_size,))
+    class_position = position_embeddings[:, :num_tokens]
+    grid = ops.reshape(position_embeddings[:, num_tokens:], source_grid + (hidden_size,))
     rows = bicubic_resize_matrix(source_grid[0], target_grid[0])
     columns = bicubic_resize_matrix(source_grid[1], target_grid[1])
     grid = ops.einsum("ri,ijh,cj->rch", rows, ops.cast(grid, "float32"), columns)
@@ -195,6 +244,9 @@ class PatchEmbeddings(keras.layers.Layer):
     embeddings are learned for `image_size`; images of another size (with
     static shape) get them bicubically interpolated to the new grid, as
     Hugging Face's `interpolate_pos_encoding` does.
+    `distillation_token=True` (DeiT) adds a second learned token right after
+    the class token, [class, distillation, patches], with its own position
+    row, as Hugging Face's DeiTEmbeddings and timm order them.
     """
 
     def __init__(
@@ -205,11 +257,14 @@ class PatchEmbeddings(keras.layers.Layer):
         num_channels=3,
         dropout=0.0,
         kernel_initializer=None,
+        distillation_token=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.hidden_size = hidden_size
         self.patch_size = patch_size
+        self.distillation_token = distillation_token
+        self.num_tokens = 2 if distillation_token else 1  # tokens before the patches
         self.image_size = tuple(image_size)
         self.num_channels = num_channels
         self.dropout = dropout
@@ -233,9 +288,17 @@ class PatchEmbeddings(keras.layers.Layer):
         )
         self.position_embeddings = self.add_weight(
             name="position_embeddings",
-            shape=(1, 1 + self.grid[0] * self.grid[1], self.hidden_size),
+            shape=(1, self.num_tokens + self.grid[0] * self.grid[1], self.hidden_size),
             initializer=_fresh(self.kernel_initializer),
         )
+        # Created last, so a ViT's variables keep their order (and saved
+        # ViT models their variable indices) whether or not DeiT exists.
+        self.distillation_token_embedding = None
+        if self.distillation_token:
+            self.distillation_token_embedding = self.add_weight(
+                name="distillation_token", shape=(1, 1, self.hidden_size),
+                initializer="zeros",
+            )
 
     def call(self, images, training=None):
         patches = self.projection(images)  # [batch, grid_h, grid_w, H]
@@ -248,18 +311,21 @@ class PatchEmbeddings(keras.layers.Layer):
         batch_size = ops.shape(patches)[0]
         patches = ops.reshape(patches, (batch_size, grid[0] * grid[1], self.hidden_size))
         patches = ops.cast(patches, self.dropout_layer.compute_dtype)
-        class_tokens = ops.broadcast_to(
-            ops.cast(self.class_token, patches.dtype), (batch_size, 1, self.hidden_size)
-        )
-        positions = interpolate_position_embeddings(self.position_embeddings, self.grid, grid)
-        x = ops.concatenate([class_tokens, patches], axis=1)
+        tokens = [self.class_token]
+        if self.distillation_token:
+            tokens.append(self.distillation_token_embedding)
+        tokens = [ops.broadcast_to(ops.cast(token, patches.dtype),
+                                   (batch_size, 1, self.hidden_size)) for token in tokens]
+        positions = interpolate_position_embeddings(self.position_embeddings, self.grid, grid,
+                                                    num_tokens=self.num_tokens)
+        x = ops.concatenate(tokens + [patches], axis=1)
         x = x + ops.cast(positions, patches.dtype)
         return self.dropout_layer(x, training=training)
 
     def compute_output_spec(self, images, training=None):
         grid_h = images.shape[1] // self.patch_size if images.shape[1] else None
         grid_w = images.shape[2] // self.patch_size if images.shape[2] else None
-        length = 1 + grid_h * grid_w if grid_h and grid_w else None
+        length = self.num_tokens + grid_h * grid_w if grid_h and grid_w else None
         return keras.KerasTensor(
             (images.shape[0], length, self.hidden_size),
             dtype=self.dropout_layer.compute_dtype,
@@ -274,5 +340,6 @@ class PatchEmbeddings(keras.layers.Layer):
             num_channels=self.num_channels,
             dropout=self.dropout,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            distillation_token=self.distillation_token,
         )
         return config

@@ -135,8 +135,11 @@ class ClassificationHead(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
         self.pre_classifier = None
         if hidden_size:
+            # By our names ("gelu" exact, "gelu_new" tanh), as checkpoints mean them:
+            # ELECTRA's discriminator head applies the encoder's hidden_act here.
             self.pre_classifier = keras.layers.Dense(
-                hidden_size, activation=activation, kernel_initializer=self.kernel_initializer,
+                hidden_size, activation=get_activation(activation),
+                kernel_initializer=self.kernel_initializer,
                 dtype=self.dtype_policy, name="pre_classifier")
         self.classifier = keras.layers.Dense(
             num_classes, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy,

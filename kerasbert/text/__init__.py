@@ -8,12 +8,13 @@ from kerasbert.text.preprocessor import Preprocessor
 from kerasbert.text.sentencepiece import SentencePieceTokenizer
 from kerasbert.text.vocab_builder import build_sentencepiece_model, build_wordpiece_vocabulary
 from kerasbert.text.vocabulary import Vocabulary
-from kerasbert.text.wordpiece import WordPieceTokenizer
+from kerasbert.text.wordpiece import KerasHubWordPieceTokenizer, WordPieceTokenizer
 
 __all__ = [
     "TRUNCATIONS",
     "ByteLevelBpeTokenizer",
     "InputPacker",
+    "KerasHubWordPieceTokenizer",
     "MaskedLMMasker",
     "Preprocessor",
     "SentencePieceTokenizer",

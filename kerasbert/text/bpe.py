@@ -108,6 +108,13 @@ class ByteLevelBpeTokenizer(tf.Module):
         ids = self._sentencepiece.tokenize(mapped)  # [pieces, (ids)]: merges stay in a piece
         return pieces.with_flat_values(ids).merge_dims(1, 2)
 
+    def tokenize_words(self, words):
+        """words [n] -> int32 RaggedTensor [n, (tokens)]: each word's pieces as
+        it reads inside running text (tagging and QA map labels to words)."""
+        # After a space, as mid-sentence: Hugging Face's is_split_into_words
+        # with add_prefix_space=True, how RoBERTa taggers are trained.
+        return self.tokenize(tf.strings.join([" ", tf.convert_to_tensor(words, tf.string)]))
+
     def detokenize(self, ids):
         """int ids [batch, (tokens)] -> strings [batch], special tokens dropped."""
         if not isinstance(ids, tf.RaggedTensor):

@@ -133,6 +133,11 @@ class SentencePieceTokenizer(tf.Module):
                 ids, tf.RaggedTensor) else shift(ids)
         return ids
 
+    def tokenize_words(self, words):
+        """words [n] -> int32 RaggedTensor [n, (tokens)]: each word's pieces as
+        it reads inside running text (tagging and QA map labels to words)."""
+        return self.tokenize(words)  # the dummy prefix gives every word its "\u2581"
+
     def detokenize(self, ids):
         """int ids [batch, (tokens)] (ragged or dense) -> strings [batch]."""
         if self.fairseq_ids:  # back to the model's ids; <s> <pad> </s> <mask> dropped

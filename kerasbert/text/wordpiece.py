@@ -25,6 +25,10 @@ does not. Known residual differences come from Unicode versions: the
 reference's character classes (punctuation, Cf, Mn) come from Unicode 8
 tables, RE2's and ICU's here are newer, so characters assigned since 2015 in
 those categories may be treated differently.
+
+`KerasHubWordPieceTokenizer` reads text as keras-hub's WordPieceTokenizer
+does instead (NFKC case folding, special tokens typed in the text read as
+text), so a keras-hub preset gets the ids keras-hub gives it.
 """
 
 import re
@@ -155,6 +159,11 @@ class WordPieceTokenizer(tf.Module):
         ids = self._wordpiece.tokenize(words.flat_values)
         return words.with_flat_values(ids).merge_dims(1, 2)
 
+    def tokenize_words(self, words):
+        """words [n] -> int32 RaggedTensor [n, (tokens)]: each word's pieces as
+        it reads inside running text (tagging and QA map labels to words)."""
+        return self.tokenize(words)  # WordPiece splits text at whitespace first
+
     def __call__(self, strings):
         return self.tokenize(strings)
 
@@ -171,3 +180,69 @@ class WordPieceTokenizer(tf.Module):
         tokens = tf.gather(self._tokens, ids)
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         return tf.strings.regex_replace(text, " ##", "")
+
+
+# keras-hub's WordPieceTokenizer (keras_hub/src/tokenizers/word_piece_tokenizer.py,
+# its TensorFlow path), pattern for pattern. RE2's \s is ASCII whitespace only.
+_KERAS_HUB_WHITESPACE = r"\s|\p{Cc}|\p{Cf}"
+_KERAS_HUB_PUNCTUATION = r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]"
+_KERAS_HUB_CJK = (r"[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]|[\x{20000}-\x{2A6DF}]|"
+                  r"[\x{2A700}-\x{2B73F}]|[\x{2B740}-\x{2B81F}]|[\x{2B820}-\x{2CEAF}]|"
+                  r"[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}]")
+_KERAS_HUB_MAX_BYTES_PER_WORD = 100  # tf_text.FastWordpieceTokenizer's default there
+# The special tokens keras-hub's BERT, DistilBERT and ELECTRA tokenizers keep
+# whole in the text when special_tokens_in_strings is set ([UNK] is not one).
+_KERAS_HUB_SPECIAL_ROLES = ("cls", "sep", "pad", "mask")
+
+
+class KerasHubWordPieceTokenizer(WordPieceTokenizer):
+    """WordPiece with keras-hub's ids, for its presets' vocabularies.
+
+    keras-hub's WordPieceTokenizer reads text otherwise than BERT's reference
+    (and `WordPieceTokenizer`): CJK ideographs spaced; if strip_accents, NFD
+    and no nonspacing marks; split at ASCII whitespace, control and format
+    characters (U+00A0, U+3000, U+2028 stay inside words) and at punctuation,
+    kept; then, if lower_case, each word NFKC-case-folded (tf_text.case_fold_utf8:
+    full-width letters become ASCII, 'ß' 'ss', '…' '...', ignorable characters
+    dropped), where the reference lower-cases; U+FFFD kept. Special tokens
+    typed in the text are text ("[SEP]" is '[', 'sep', ']') unless
+    special_tokens_in_strings; words of more than 100 bytes become [UNK].
+    """
+
+    def __init__(self, vocab_file, lower_case=False, strip_accents=False, split_on_cjk=True,
+                 special_tokens_in_strings=False, name=None):
+        super().__init__(vocab_file, lower_case=lower_case, strip_accents=bool(strip_accents),
+                         max_chars_per_word=_KERAS_HUB_MAX_BYTES_PER_WORD, name=name)
+        self.split_on_cjk = bool(split_on_cjk)
+        self.special_tokens_in_strings = bool(special_tokens_in_strings)
+        specials = [WORDPIECE_SPECIALS[role] for role in _KERAS_HUB_SPECIAL_ROLES]
+        self._kept_pattern = "|".join(re.escape(token) for token in specials)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["max_chars_per_word"]
+        config.update(split_on_cjk=self.split_on_cjk,
+                      special_tokens_in_strings=self.special_tokens_in_strings)
+        return config
+
+    def split_words(self, strings):
+        """strings [batch] -> words [batch, (words)], as keras-hub pretokenizes;
+        special tokens are their stand-ins, too-long words the [UNK] stand-in."""
+        text = strings
+        if self.split_on_cjk:
+            text = tf.strings.regex_replace(text, _KERAS_HUB_CJK, r" \0 ")
+        if self.do_strip_accents:
+            text = tf_text.normalize_utf8(text, "NFD")
+            text = tf.strings.regex_replace(text, r"\p{Mn}", "")
+        special = [self._kept_pattern] if self.special_tokens_in_strings else []
+        cjk = [_KERAS_HUB_CJK] if self.split_on_cjk else []
+        words = tf_text.regex_split(
+            text, "|".join(special + [_KERAS_HUB_WHITESPACE, _KERAS_HUB_PUNCTUATION] + cjk),
+            "|".join(special + [_KERAS_HUB_PUNCTUATION] + cjk))
+        raw = words.flat_values
+        text = tf_text.case_fold_utf8(raw) if self.lower_case else raw
+        if self.special_tokens_in_strings:
+            for role in _KERAS_HUB_SPECIAL_ROLES:
+                text = tf.where(raw == WORDPIECE_SPECIALS[role], _STAND_INS[role], text)
+        too_long = tf.strings.length(text) > _KERAS_HUB_MAX_BYTES_PER_WORD
+        return words.with_flat_values(tf.where(too_long, _STAND_INS["unk"], text))

@@ -15,7 +15,10 @@ from kerasbert import keras_internals
 
 
 def _inputs_of(model, features):
-    """The features `model` takes (a functional model with named inputs)."""
+    """The features `model` takes: by name for a model with named inputs
+    (text), the features themselves for one with a single input (images)."""
+    if not isinstance(model.input, dict):
+        return features
     return {name: features[name] for name in model.input}
 
 

@@ -1,4 +1,4 @@
-"""The distillation losses of DistilBERT and TinyBERT, as plain functions.
+"""The distillation losses of DistilBERT, TinyBERT and DeiT, as plain functions.
 
 Each takes teacher and student tensors (any float dtype; computed in
 float32) and returns a float32 scalar. Where positions can be padding, a
@@ -47,6 +47,15 @@ def masked_lm_cross_entropy(labels, student_logits, weights=None):
     per_position = tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.cast(labels, tf.int32), logits=student_logits)
     return _weighted_mean(per_position, weights)
+
+
+def hard_label_cross_entropy(teacher_logits, student_logits):
+    """DeiT's hard distillation: cross-entropy with the teacher's top class
+    (its argmax, as if it were the label), averaged over examples."""
+    (student_logits,) = _float32(student_logits)
+    targets = tf.argmax(teacher_logits, axis=-1, output_type=tf.int32)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=targets, logits=student_logits))
 
 
 def logits_mse(teacher_logits, student_logits, weights=None):

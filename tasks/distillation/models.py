@@ -13,6 +13,7 @@ sharing the task model's layers (one forward pass gives both). A teacher
 comes from anything `zoo.load` reads (with its heads) or from a task model
 saved by `tasks.run` (model.keras), which is rebuilt on a backbone with
 internals by the task that made it and checked against the saved model.
+An image teacher (DeiT's) is read for its logits only: `image_classifier_view`.
 """
 
 import os
@@ -83,7 +84,10 @@ def heads_view(heads, output):
 
 
 def load_model_file(path):
-    """The keras model saved at `path` (.keras), or None for other formats."""
+    """The keras model saved at `path` (.keras, or a tasks.run model folder's
+    model.keras), or None for other formats."""
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.keras")):
+        path = os.path.join(path, "model.keras")
     if os.path.isfile(path) and path.endswith(".keras"):
         return keras.saving.load_model(path)
     return None
@@ -169,3 +173,38 @@ def load_backbone(path, **arguments):
     backbone inside a saved task model or sentence encoder; `arguments` as
     zoo.load's overrides (internals, dtype, dropout)."""
     return backbone_of(zoo.load(path, **arguments))
+
+
+def image_classifier_view(path, image_shape, dtype=None):
+    """features (images [batch, *image_shape]) -> {"task": {"logits": ...}}
+    of the image classifier at `path`, which takes them as they are.
+
+    path: a tasks.run image_classification (or distill_deit) model folder or
+    model.keras, or anything zoo.load reads with a classification head (a
+    Hugging Face ViT/DeiT classifier, a preset name for its published
+    weights). Images of another size are resized to the classifier's inside
+    the view, grayscale repeated to its channels: the student's tf.data
+    pipeline (mean/std included) serves both models.
+    """
+    saved = load_model_file(path)
+    if saved is not None and not isinstance(saved, Backbone):
+        model = saved  # a task model: only its logits are read, no internals
+    else:
+        model = zoo.load(path, with_head=True, **({"dtype": dtype} if dtype else {}))
+    if isinstance(model.input, dict) or "logits" not in model.output:
+        raise ValueError(f"The teacher {path} is not an image classifier (inputs "
+                         f"{model.input}, outputs {sorted(model.output)}): train one with "
+                         "--task=image_classification, or give a checkpoint with its "
+                         "image-classification head.")
+    height, width, channels = model.input.shape[1:]
+    images = keras.Input(tuple(image_shape), name="images")
+    x = images
+    if (height, width) != tuple(image_shape[:2]):
+        x = keras.layers.Resizing(height, width, name="teacher_resize")(x)
+    if channels != image_shape[2]:
+        if image_shape[2] != 1:
+            raise ValueError(f"The teacher takes {channels}-channel images, the student "
+                             f"{image_shape[2]}: only grayscale is repeated to the teacher's.")
+        x = keras.layers.Concatenate(name="teacher_channels")([x] * channels)
+    logits = model(x, training=False)["logits"]
+    return keras.Model(images, {"task": {"logits": logits}}, name=f"{model.name}_view")

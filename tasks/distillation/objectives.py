@@ -1,4 +1,4 @@
-"""What a student learns from its teacher: the DistilBERT and TinyBERT objectives.
+"""What a student learns from its teacher: the DistilBERT, TinyBERT and DeiT objectives.
 
 An objective maps (teacher outputs, student outputs, features, labels,
 sample weights, step) to named loss terms {name: (weight, value)}; the
@@ -167,3 +167,44 @@ def check_compatible(teacher_backbone, student_backbone, layer_map, needs_attent
     if max(layer_map) > teacher_backbone.num_layers:
         raise ValueError(f"The layer map {layer_map} goes past the teacher's "
                          f"{teacher_backbone.num_layers} layers.")
+
+
+class DeitObjective:
+    """Touvron et al. (2021): a student with two heads, one on the class
+    token (`cls_logits`) and one on the distillation token
+    (`distillation_logits`):
+
+        (1 - w) * CE(cls_logits, true label) + w * D(distillation_logits, teacher)
+
+    D is "hard" (cross-entropy with the teacher's top class; the paper's
+    w = 0.5) or "soft" (KL(softmax(t/T) || softmax(s/T)) * T^2; the paper's
+    T = 3 and w = 0.1). The teacher's output is its `logits`.
+    """
+
+    terms = ("class_loss", "distillation_loss")
+
+    def __init__(self, distillation="hard", distillation_weight=0.5, temperature=3.0):
+        if distillation not in ("hard", "soft"):
+            raise ValueError(f"distillation is 'hard' or 'soft', not {distillation!r}.")
+        if not 0.0 <= distillation_weight <= 1.0:
+            raise ValueError(f"distillation_weight must be in [0, 1], got {distillation_weight}.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, not {temperature}.")
+        self.distillation = distillation
+        self.distillation_weight = float(distillation_weight)
+        self.temperature = float(temperature)
+
+    def __call__(self, teacher, student, features, labels, sample_weights, step):
+        teacher_logits = teacher["task"]["logits"]
+        class_loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(labels, tf.int32),
+            logits=tf.cast(student["task"]["cls_logits"], tf.float32)))
+        distillation_logits = student["task"]["distillation_logits"]
+        if self.distillation == "hard":
+            distillation_loss = losses.hard_label_cross_entropy(teacher_logits,
+                                                                distillation_logits)
+        else:
+            distillation_loss = losses.kl_divergence(teacher_logits, distillation_logits,
+                                                     self.temperature)
+        return {"class_loss": (1.0 - self.distillation_weight, class_loss),
+                "distillation_loss": (self.distillation_weight, distillation_loss)}

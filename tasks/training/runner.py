@@ -53,7 +53,9 @@ class RunSettings(loop.TrainingSettings):
                                     "(tinybert_4l_312d; gets the teacher's vocabulary and a "
                                     "fit_dense to its width) or a checkpoint (a general "
                                     "TinyBERT's model.keras, or a hub handle such as "
-                                    "hf://huawei-noah/TinyBERT_General_4L_312D).")
+                                    "hf://huawei-noah/TinyBERT_General_4L_312D). distill_deit: "
+                                    "a DeiT or ViT preset trained from scratch (default "
+                                    "deit_tiny_patch2_8) or a DeiT/ViT checkpoint.")
     data: str = option("", "TFDS name (glue/sst2), file or folder; empty: the task's embedded "
                        "default (bundled sentiment sentences; scikit-learn digits).")
     train_split: str = option("train", "Training split.")
@@ -111,8 +113,12 @@ class RunSettings(loop.TrainingSettings):
         if self.model_dir is None:
             self.model_dir = os.path.join("runs", self.task)
         # Fine-tuning a checkpoint and training a preset from scratch want
-        # different defaults; an explicit flag always wins.
-        scratch = self.source is None
+        # different defaults; an explicit flag always wins. A distillation
+        # whose student is a preset (DeiT's) trains it from scratch.
+        fresh_student = (self.task in catalog.names()
+                         and getattr(catalog.task_class(self.task), "fresh_student", False)
+                         and not _is_checkpoint(self.student))
+        scratch = self.source is None or fresh_student
         for name, tuned, fresh in (("learning_rate", 5e-5, 1e-3), ("num_epochs", 3.0, 30.0),
                                    ("weight_decay", 0.01, 0.05)):
             if getattr(self, name) is None:
@@ -129,6 +135,11 @@ class RunSettings(loop.TrainingSettings):
         if self.model and (zoo.hub.is_handle(self.model) or os.path.exists(self.model)):
             return self.model
         return None
+
+
+def _is_checkpoint(name):
+    """Whether `name` (a --model or --student) is a checkpoint, not a preset."""
+    return bool(name) and (zoo.hub.is_handle(name) or os.path.exists(name))
 
 
 # The preset a task trains from scratch when neither --model nor
@@ -202,7 +213,12 @@ def text_preprocessor(task, settings, source, strategy=None):
     the training texts (kept in model_dir/vocab.txt so a resumed run reuses it)."""
     kwargs = dict(sequence_length=settings.sequence_length, truncation=settings.truncation)
     if source is not None:
-        return zoo.load_preprocessor(source, **kwargs)
+        preprocessor = zoo.load_preprocessor(source, **kwargs)
+        if task.labels_words and hasattr(preprocessor.tokenizer, "add_prefix_space"):
+            # Training reads every word after a space (tokenize_words); served
+            # text must read its first word so too. Saved with the run's tokenizer.
+            preprocessor.tokenizer.add_prefix_space = True
+        return preprocessor
     vocab_file = os.path.join(settings.model_dir, "vocab.txt")
     if not os.path.exists(vocab_file):
         # Multi-worker: every worker learns the same (deterministic) vocabulary;
@@ -239,11 +255,9 @@ def make_backbone(task, settings, preprocessor):
         return model
     preset = settings.model or DEFAULT_PRESETS.get(settings.task, "bert_tiny_uncased")
     if task.text:
-        overrides["vocab_size"] = preprocessor.vocabulary.size
         arguments = zoo.get_preset(preset).arguments
-        if issubclass(zoo.get_preset(preset).backbone_class, zoo.RobertaBackbone):
-            # fairseq positions count from the padding id of the vocabulary in use.
-            overrides["padding_id"] = preprocessor.vocabulary.id_of("pad")
+        overrides.update(zoo.get_preset(preset).backbone_class.vocabulary_arguments(
+            preprocessor.vocabulary))
         overrides["max_sequence_length"] = max(arguments.get("max_sequence_length", 512),
                                                settings.sequence_length)
     return zoo.build(preset, **overrides)

@@ -69,6 +69,43 @@ def test_pairs_pack_as_fairseq_and_text_round_trips(folder):
     assert ours.tokenize("a scalar").shape.rank == 1
 
 
+def test_words_read_as_in_running_text(folder):
+    """Tagging's words: each after a space, as Hugging Face's is_split_into_words
+    with add_prefix_space=True; QA's context words: the context's own ids."""
+    from tasks.question_answering import tokenize_contexts
+
+    ours = ByteLevelBpeTokenizer(folder / "vocab.json", folder / "merges.txt")
+    theirs = reference(folder, add_prefix_space=True)
+    sentences = [line.split() for line in text_corpus.corpus(lines=40, seed=11)]
+    sentences = [words for words in sentences if words]
+    for words in sentences:
+        got = ours.tokenize_words(words).flat_values.numpy().tolist()
+        assert got == theirs(words, is_split_into_words=True, add_special_tokens=False,
+                             split_special_tokens=True)["input_ids"], words
+    contexts = [" ".join(words) for words in sentences]
+    for context, (ids, spans) in zip(contexts, tokenize_contexts(ours, contexts)):
+        assert ids.tolist() == ours.tokenize(context).numpy().tolist(), context
+        assert len(spans) == len(ids)
+
+
+def test_question_answering_windows_pack_as_hugging_face_pairs(folder):
+    """A question and a context that fit one window: the QA task's features are
+    RobertaTokenizerFast's `<s> question </s></s> context </s>`."""
+    from tasks.question_answering import build_features
+
+    ours = ByteLevelBpeTokenizer(folder / "vocab.json", folder / "merges.txt")
+    theirs = reference(folder)
+    lines = [" ".join(line.split()) for line in text_corpus.corpus(lines=12, seed=5)]
+    examples = [{"question": q, "context": c, "answers": [], "answer_starts": [],
+                 "is_impossible": True} for q, c in zip(lines[0::2], lines[1::2]) if q and c]
+    features = build_features(examples, ours, sequence_length=512, max_query_length=512)
+    assert len(features) == len(examples)  # one window each
+    for row, example in enumerate(examples):
+        length = int(features.inputs["input_mask"][row].sum())
+        assert features.inputs["input_word_ids"][row, :length].tolist() == theirs(
+            example["question"], example["context"])["input_ids"]
+
+
 def test_zoo_reads_the_folder_and_transformers_5_tokenizer_json(folder, tmp_path):
     """A folder with vocab.json + merges.txt, and one with the tokenizer.json
     alone that transformers 5's save_pretrained writes, load alike; a

@@ -97,3 +97,27 @@ def test_patch_embeddings_xla():
     images = np.random.default_rng(0).normal(size=(2, 12, 12, 3)).astype("float32")
     np.testing.assert_allclose(tf.function(layer, jit_compile=True)(images), layer(images),
                                atol=1e-5)
+
+
+def test_distillation_token_comes_after_the_class_token():
+    # DeiT: [class, distillation, patches] + positions (patches + 2 rows); a
+    # resized grid keeps both token rows as they are.
+    layer = PatchEmbeddings(6, 4, image_size=(8, 8), distillation_token=True)
+    layer.build((None, 8, 8, 3))
+    rng = np.random.default_rng(0)
+    for weight in (layer.class_token, layer.distillation_token_embedding):
+        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    images = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    kernel, bias = (w.numpy() for w in layer.projection.weights)
+    patches = images.reshape(2, 2, 4, 2, 4, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, 4, 48)
+    tokens = np.concatenate([layer.class_token.numpy(), layer.distillation_token_embedding.numpy()],
+                            1)
+    positions = layer.position_embeddings.numpy()
+    assert positions.shape == (1, 6, 6)
+    expected = np.concatenate([np.broadcast_to(tokens, (2, 2, 6)),
+                               patches @ kernel.reshape(48, 6) + bias], 1) + positions
+    np.testing.assert_allclose(layer(images), expected, atol=1e-5)
+    larger = np.asarray(layer(np.zeros((1, 12, 12, 3), "float32")))
+    assert larger.shape == (1, 11, 6)
+    np.testing.assert_allclose(larger[0, :2], (tokens + positions[:, :2])[0], atol=1e-6)
+    assert PatchEmbeddings.from_config(layer.get_config()).distillation_token

@@ -222,3 +222,28 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path, trained):
     assert result.returncode == 0, result.stderr[-3000:]
     ids = json.loads(result.stdout.strip().splitlines()[-1])
     assert_same_ids(ids, hf_ids(vocab_file, lines, lower_case), lines)
+
+
+def test_keras_hub_reading_equals_keras_hub(trained):
+    """KerasHubWordPieceTokenizer gives keras-hub 0.32's WordPiece ids (its
+    BertTokenizer, in tf.data as in eager) on the varied corpus, every line,
+    where the reference's differ (NFKC case folding, special tokens as text).
+    Here with accents stripped, CJK not split, special tokens kept whole;
+    tests/zoo/test_convert_keras_hub.py has keras-hub's defaults."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from kerasbert.text.wordpiece import KerasHubWordPieceTokenizer
+
+    vocab_file, lower_case = trained
+    strip_accents = True
+    options = dict(strip_accents=strip_accents, split_on_cjk=False,
+                   special_tokens_in_strings=True)
+    reference = keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=lower_case,
+                                               **options)
+    tokenizer = KerasHubWordPieceTokenizer(vocab_file, lower_case=lower_case, **options)
+    lines = corpus() + ["ｆｕｌｌ straße…", "x[SEP]y [UNK]", "é" * 50, "é" * 51]
+    got = tokenizer.tokenize(lines).to_list()
+    assert_same_ids(got, tf.function(reference)(tf.constant(lines)).to_list(), lines)
+    assert_same_ids(got, [list(row) for row in reference(lines)], lines)
+    assert got != hf_ids(vocab_file, lines, lower_case, strip_accents)
+    config = tokenizer.get_config()
+    assert KerasHubWordPieceTokenizer(**config).tokenize(lines[:20]).to_list() == got[:20]

@@ -93,3 +93,34 @@ def negated_sentiment(folder, train=2000, validation=300, seed=0):
     for split, count in (("train", train), ("validation", validation)):
         _write(folder, split, ["text", "label"], [row() for _ in range(count)])
     return folder
+
+
+
+
+def story_corruption(folder, train=600, validation=300, seed=0):
+    """Pairs of consecutive sentences of a new story in the pretraining task's
+    world (tasks.pretraining.grammar_documents), as text_a and text_b: label 1
+    as written, 0 when one word of either was replaced by another word of that
+    world ("the cat eats five"). Chance: 50%; every word is a real one, only
+    its place in the story tells. The stories are not the pretraining
+    corpus's (other seeds)."""
+    from tasks.pretraining import grammar_documents
+
+    rng = random.Random(seed)
+    for split, count, stories_seed in (("train", train, 10 + seed),
+                                       ("validation", validation, 20 + seed)):
+        documents = grammar_documents(count, seed=stories_seed)
+        words = sorted({word for document in documents for sentence in document
+                        for word in sentence.split()})
+        rows = []
+        for document in documents:
+            start = rng.randrange(len(document) - 1)
+            pair = [sentence.split() for sentence in document[start:start + 2]]
+            label = int(rng.random() < 0.5)
+            if not label:
+                sentence = rng.choice(pair)
+                at = rng.randrange(len(sentence))
+                sentence[at] = rng.choice([w for w in words if w != sentence[at]])
+            rows.append([" ".join(pair[0]), " ".join(pair[1]), label])
+        _write(folder, split, ["text_a", "text_b", "label"], rows)
+    return folder

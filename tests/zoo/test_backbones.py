@@ -9,7 +9,7 @@ import zoo
 
 TEXT = ["bert_test_tiny", "albert_test_tiny", "distilbert_test_tiny", "tinybert_test_tiny",
         "roberta_test_tiny", "electra_test_tiny"]
-ALL = TEXT + ["vit_test_tiny"]
+ALL = TEXT + ["vit_test_tiny", "deit_test_tiny"]
 
 
 def text_batch(length=7, padded=2, seed=0):
@@ -41,12 +41,17 @@ def test_output_names_and_shapes(model):
     if not isinstance(model, (zoo.DistilBertBackbone, zoo.ElectraBackbone)):  # no pooler
         expected.add("pooled_output")
         assert outputs["pooled_output"].shape == (2, hidden)
+    if isinstance(model, zoo.DeitBackbone):  # the distillation token after the final LN
+        expected.add("distillation_output")
+        np.testing.assert_array_equal(outputs["distillation_output"],
+                                      outputs["sequence_output"][:, 1])
     assert set(outputs) == expected
     assert outputs["sequence_output"].shape[-1] == hidden
     assert len(outputs["encoder_outputs"]) == model.num_layers
     if isinstance(model, zoo.VitBackbone):
         assert model.input.name == "images"
-        assert outputs["sequence_output"].shape == (2, 17, hidden)
+        tokens = 2 if isinstance(model, zoo.DeitBackbone) else 1  # class (+ distillation)
+        assert outputs["sequence_output"].shape == (2, tokens + 16, hidden)
     else:
         assert sorted(model.input) == ["input_mask", "input_type_ids", "input_word_ids"]
 
@@ -149,7 +154,7 @@ def test_attention_scores_and_embeddings_on_request(name):
     assert len(outputs["attention_scores"]) == model.num_layers
     probabilities = outputs["attention_probs"][0].numpy()
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
-    if name != "vit_test_tiny":
+    if name in TEXT:
         assert np.all(probabilities[0, :, :, -2:] == 0.0)  # padded keys
 
 

@@ -26,15 +26,27 @@ PUBLISHED = {
     "electra_small_discriminator": 13_483_008,
     "electra_base_discriminator": 108_891_648,
     "electra_large_discriminator": 334_092_288,
+    "electra_small_generator": 13_483_008,
+    "electra_base_generator": 33_511_168,
+    "electra_large_generator": 50_999_552,
     "xlm_roberta_large": 559_890_432,
     "vit_base_patch16_224": 85_798_656,
     "vit_base_patch32_224": 87_455_232,
     "vit_large_patch16_224": 303_301_632,
     "vit_large_patch32_224": 305_510_400,
     "vit_huge_patch14_224": 630_764_800,
+    # DeiT: the base models' counts (DeiTModel / ViTModel without pooler);
+    # tests/zoo/test_deit.py builds them in transformers too.
+    "deit_tiny_patch16_224": 5_524_416,
+    "deit_small_patch16_224": 21_665_664,
+    "deit_base_patch16_224": 85_798_656,
+    "deit_tiny_distilled_patch16_224": 5_524_800,
+    "deit_small_distilled_patch16_224": 21_666_432,
+    "deit_base_distilled_patch16_224": 85_800_192,
 }
 TINY = ["bert_test_tiny", "albert_test_tiny", "distilbert_test_tiny",
-        "tinybert_test_tiny", "roberta_test_tiny", "electra_test_tiny", "vit_test_tiny", "vit_tiny_patch2_8"]
+        "tinybert_test_tiny", "roberta_test_tiny", "electra_test_tiny", "vit_test_tiny", "vit_tiny_patch2_8",
+        "deit_test_tiny", "deit_tiny_patch2_8"]
 
 
 def analytic_count(name, **overrides):
@@ -69,6 +81,7 @@ def test_analytic_count_equals_built_count(name):
     ("bert_test_tiny", dict(type_vocab_size=4, max_sequence_length=64)),
     ("tinybert_test_tiny", dict(teacher_hidden_size=24)),
     ("vit_test_tiny", dict(image_size=(48, 32), representation_size=8)),
+    ("deit_test_tiny", dict(image_size=(48, 32), representation_size=8, num_channels=1)),
 ])
 def test_analytic_count_follows_overrides(name, overrides):
     assert zoo.build(name, **overrides).count_params() == analytic_count(name, **overrides)

@@ -22,9 +22,6 @@ from zoo.convert.table import ConversionError, extract
 from zoo.heads import BackboneWithHeads
 
 _BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
-_UNSUPPORTED_HEADS = {
-    "qa_outputs.*": "question-answering head: not loaded by zoo.load",
-}
 
 
 def is_hf_folder(path):
@@ -41,7 +38,7 @@ def read_config(folder):
 
 
 def detect_family(config, state):
-    """bert, tinybert, albert, distilbert, roberta or vit, from the config (and keys)."""
+    """bert, tinybert, albert, distilbert, roberta, vit or deit, from the config (and keys)."""
     model_type = config.get("model_type")
     if model_type is None:  # old configs: infer from their fields
         if "patch_size" in config:
@@ -56,10 +53,10 @@ def detect_family(config, state):
         return "tinybert"
     if model_type == "xlm-roberta":
         return "xlm_roberta"
-    if model_type not in ("bert", "albert", "distilbert", "electra", "roberta", "vit"):
+    if model_type not in ("bert", "albert", "distilbert", "electra", "roberta", "vit", "deit"):
         raise ConversionError(
             f"Unsupported model_type {model_type!r} in config.json; zoo.load reads "
-            "bert, albert, distilbert, electra, roberta, xlm-roberta and vit (TinyBERT is "
+            "bert, albert, distilbert, electra, roberta, xlm-roberta, vit and deit (TinyBERT is "
             "bert with fit_dense)."
         )
     return model_type
@@ -94,7 +91,7 @@ def backbone_arguments(family, config, state):
         attention_dropout=c.get("attention_probs_dropout_prob", 0.1),
         layer_norm_epsilon=c.get("layer_norm_eps", 1e-12),
     )
-    if family == "vit":
+    if family in ("vit", "deit"):
         _require(c.get("qkv_bias", True), "ViT configs with qkv_bias=false are not supported.")
         arguments.update(
             image_size=c.get("image_size", 224), patch_size=c.get("patch_size", 16),
@@ -151,7 +148,7 @@ def hf_config(family, arguments):
             max_position_embeddings=a["max_sequence_length"],
         )
     config = dict(
-        model_type={"vit": "vit", "albert": "albert", "roberta": "roberta",
+        model_type={"vit": "vit", "deit": "deit", "albert": "albert", "roberta": "roberta",
                     "xlm_roberta": "xlm-roberta", "electra": "electra"}.get(family, "bert"),
         hidden_size=a["hidden_size"], num_hidden_layers=a["num_layers"],
         num_attention_heads=a["num_heads"], intermediate_size=a["intermediate_size"],
@@ -159,7 +156,7 @@ def hf_config(family, arguments):
         attention_probs_dropout_prob=a["attention_dropout"],
         layer_norm_eps=a["layer_norm_epsilon"],
     )
-    if family == "vit":
+    if family in ("vit", "deit"):
         height, width = a["image_size"]
         config.update(image_size=height if height == width else [height, width],
                       patch_size=a["patch_size"], num_channels=a["num_channels"],
@@ -203,10 +200,20 @@ def normalize_state(state, family):
 
 def _classifier_kind(config):
     architectures = " ".join(config.get("architectures") or [])
-    for kind in ("TokenClassification", "MultipleChoice", "QuestionAnswering"):
+    for kind in ("TokenClassification", "MultipleChoice"):
         if kind in architectures:
             return kind
     return "SequenceClassification"
+
+
+def _classifier_dropout(family, config):
+    """The dropout transformers puts before a (sequence or token) classifier."""
+    if family == "distilbert":
+        return config.get("dropout", 0.1)
+    if family == "albert":
+        return config.get("classifier_dropout_prob", 0.1)
+    dropout = config.get("classifier_dropout")
+    return config.get("hidden_dropout_prob", 0.1) if dropout is None else dropout
 
 
 def _labels(config, num_classes):
@@ -222,6 +229,8 @@ def find_heads(family, config, state):
     if mlm and mlm[0].source in state:
         epsilon = 1e-12 if family == "distilbert" else config.get("layer_norm_eps", 1e-12)
         activation = config.get("activation" if family == "distilbert" else "hidden_act", "gelu")
+        if family == "electra":  # ElectraGeneratorPredictions: GELU whatever hidden_act says
+            activation = "gelu"
         arguments["mlm_head"] = dict(activation=activation, layer_norm_epsilon=epsilon)
         table += mlm
     if family in hf_tables.SENTENCE_HEADS:
@@ -230,8 +239,8 @@ def find_heads(family, config, state):
             arguments["sentence_head"] = kind
             table += rules
     if "discriminator_predictions.dense.weight" in state:  # ElectraForPreTraining
-        left_out.append(("discriminator_predictions.*", "ELECTRA's replaced-token "
-                         "detection head: not loaded by zoo.load yet"))
+        arguments["rtd_head"] = dict(activation=config.get("hidden_act", "gelu"))
+        table += hf_tables.RTD_HEAD
     if "classifier.out_proj.weight" in state:  # Roberta/ElectraForSequenceClassification
         num_classes = int(state["classifier.out_proj.weight"].shape[0])
         dropout = config.get("classifier_dropout")
@@ -241,9 +250,24 @@ def find_heads(family, config, state):
             pre_classifier_activation=_OUT_PROJ_ACTIVATIONS[family],
             dropout=config.get("hidden_dropout_prob", 0.1) if dropout is None else dropout)
         table += hf_tables.OUT_PROJ_CLASSIFIER
+    if "cls_classifier.weight" in state:  # DeiTForImageClassificationWithTeacher
+        num_classes = int(state["cls_classifier.weight"].shape[0])
+        arguments["classifier"] = dict(
+            num_classes=num_classes, label_names=_labels(config, num_classes),
+            input="class_and_distillation", dropout=0.0)
+        table += hf_tables.TEACHER_CLASSIFIER
+    if "qa_outputs.weight" in state:
+        arguments["span_head"] = {}
+        table += hf_tables.SPAN_HEAD
     if "classifier.weight" in state:
         kind = _classifier_kind(config)
-        if kind != "SequenceClassification":
+        if kind == "TokenClassification":
+            num_classes = int(state["classifier.weight"].shape[0])
+            arguments["token_classifier"] = dict(
+                num_classes=num_classes, label_names=_labels(config, num_classes),
+                dropout=_classifier_dropout(family, config))
+            table += hf_tables.TOKEN_CLASSIFIER
+        elif kind != "SequenceClassification":
             left_out.append(("classifier.*", f"{kind} head: not loaded by zoo.load"))
         else:
             num_classes = state["classifier.weight"].shape[0]
@@ -252,14 +276,10 @@ def find_heads(family, config, state):
                 classifier.update(input="first_token", pre_classifier=True,
                                   dropout=config.get("seq_classif_dropout", 0.2))
                 table += hf_tables.PRE_CLASSIFIER
-            elif family == "vit":
+            elif family in ("vit", "deit"):
                 classifier.update(input="first_token", dropout=0.0)
-            elif family == "albert":
-                classifier.update(dropout=config.get("classifier_dropout_prob", 0.1))
             else:
-                dropout = config.get("classifier_dropout")
-                classifier.update(dropout=config.get("hidden_dropout_prob", 0.1)
-                                  if dropout is None else dropout)
+                classifier.update(dropout=_classifier_dropout(family, config))
             arguments["classifier"] = classifier
             table += hf_tables.CLASSIFIER
     return arguments, table, left_out
@@ -290,7 +310,7 @@ def load_hf(folder, with_head=False, **overrides):
     state = normalize_state(raw, family)
     arguments = backbone_arguments(family, config, state)
     table = list(hf_tables.BACKBONES[family])
-    if family == "vit" and "representation_size" in arguments:
+    if family in ("vit", "deit") and "representation_size" in arguments:
         table += hf_tables.VIT_POOLER
     if family == "electra" and arguments["embedding_size"] is not None:
         table += hf_tables.ELECTRA_PROJECTION
@@ -298,7 +318,6 @@ def load_hf(folder, with_head=False, **overrides):
     left_out += [(name, "buffer, not a weight") for name in _BUFFERS]
     left_out += [(name, "tied to embeddings.word_embeddings") for name in
                  _check_tied(family, state)]
-    left_out += list(_UNSUPPORTED_HEADS.items())
     table, missing_pooler = _without_missing_pooler(table, state)
     model, report = build_and_load(family, arguments, overrides, state, table,
                                    (head_arguments, head_table), with_head, left_out,
@@ -341,11 +360,24 @@ _ARCHITECTURES = {
     ("roberta",): "RobertaModel",
     ("electra",): "ElectraModel",
     ("electra", "classifier"): "ElectraForSequenceClassification",
+    ("electra", "mlm"): "ElectraForMaskedLM",  # the generators
+    ("electra", "rtd"): "ElectraForPreTraining",  # the discriminators
     ("xlm_roberta", "mlm"): "XLMRobertaForMaskedLM",
     ("xlm_roberta",): "XLMRobertaModel",
     ("vit", "classifier"): "ViTForImageClassification",
     ("vit",): "ViTModel",
+    ("deit", "classifier"): "DeiTForImageClassification",
+    ("deit", "classifier_with_distillation"): "DeiTForImageClassificationWithTeacher",
+    ("deit",): "DeiTModel",
 }
+
+
+# Token classification and extractive QA: one class per text family.
+_CLASS_PREFIXES = {"bert": "Bert", "albert": "Albert", "distilbert": "DistilBert",
+                   "roberta": "Roberta", "xlm_roberta": "XLMRoberta", "electra": "Electra"}
+for _family, _prefix in _CLASS_PREFIXES.items():
+    _ARCHITECTURES[(_family, "token_classifier")] = f"{_prefix}ForTokenClassification"
+    _ARCHITECTURES[(_family, "span_head")] = f"{_prefix}ForQuestionAnswering"
 
 
 def _family_of(backbone):
@@ -369,31 +401,40 @@ def save_hf(model, out_dir):
     config = hf_config(family, arguments)
     count = arguments.get("num_groups") or arguments["num_layers"]
     state = extract(backbone, hf_tables.BACKBONES[family], count)
-    if family == "vit" and arguments["representation_size"] is not None:
+    if family in ("vit", "deit") and arguments["representation_size"] is not None:
         state.update(extract(backbone, hf_tables.VIT_POOLER, count))
     if family == "electra" and arguments["embedding_size"] is not None:
         state.update(extract(backbone, hf_tables.ELECTRA_PROJECTION, count))
 
     present = []
-    if heads is not None and (heads.mlm_head or heads.sentence_head or heads.classifier):
+    if heads is not None and (heads.mlm_head or heads.sentence_head or heads.classifier
+                              or heads.token_classifier or heads.span_head is not None
+                              or heads.rtd_head):
         prefix = hf_tables.BASE_PREFIXES[family]
         state = {name if name.startswith(hf_tables.TOP_LEVEL) else prefix + name: value
                  for name, value in state.items()}
         if heads.mlm_head:
+            if family == "electra" and heads.mlm_head.get("activation", "gelu") != "gelu":
+                raise ValueError("Hugging Face's ElectraForMaskedLM transforms with the exact "
+                                 "GELU whatever hidden_act says; this model's MLM head uses "
+                                 f"{heads.mlm_head['activation']!r}.")
             present.append("mlm")
             state.update(extract(model, hf_tables.MLM_HEADS[family], count))
         if heads.sentence_head:
             present.append(heads.sentence_head)
             state.update(extract(model, hf_tables.SENTENCE_HEADS[family][1], count))
         if heads.classifier:
-            if family == "vit" and (arguments["representation_size"] is not None
-                                    or heads.classifier.get("input") != "first_token"):
+            with_distillation = heads.classifier.get("input") == "class_and_distillation"
+            if family in ("vit", "deit") and (arguments["representation_size"] is not None or not (
+                    with_distillation or heads.classifier.get("input") == "first_token")):
                 raise ValueError(
-                    "Hugging Face's ViTForImageClassification classifies the class token "
+                    "Hugging Face's ViT/DeiT image classifiers classify the class token "
                     "with no pooler; this model's classifier reads a pre-logits pooler "
-                    "(a JAX 21k checkpoint?), which it cannot express.")
-            present.append("classifier")
-            if family in _OUT_PROJ_ACTIVATIONS:
+                    "(a JAX 21k checkpoint?), which they cannot express.")
+            present.append("classifier_with_distillation" if with_distillation else "classifier")
+            if with_distillation:  # DeiT's class-token and distillation-token heads
+                state.update(extract(model, hf_tables.TEACHER_CLASSIFIER, count))
+            elif family in _OUT_PROJ_ACTIVATIONS:
                 activation = _OUT_PROJ_ACTIVATIONS[family]
                 if heads.classifier.get("pre_classifier_activation") != activation:
                     raise ValueError(f"Hugging Face's {family} classifier is a dense + "
@@ -405,6 +446,21 @@ def save_hf(model, out_dir):
                 if heads.classifier.get("pre_classifier"):
                     state.update(extract(model, hf_tables.PRE_CLASSIFIER, count))
             config.update(_classifier_config(family, heads.classifier))
+        if heads.token_classifier:
+            present.append("token_classifier")
+            state.update(extract(model, hf_tables.TOKEN_CLASSIFIER, count))
+            config.update(_classifier_config(family, heads.token_classifier, token_level=True))
+        if heads.span_head is not None:
+            present.append("span_head")
+            state.update(extract(model, hf_tables.SPAN_HEAD, count))
+            config.update(num_labels=2)
+        if heads.rtd_head:
+            if heads.rtd_head.get("activation", "gelu") != arguments["activation"]:
+                raise ValueError("Hugging Face's ElectraForPreTraining head uses the "
+                                 f"encoder's hidden_act ({arguments['activation']!r}); this "
+                                 f"model's uses {heads.rtd_head['activation']!r}.")
+            present.append("rtd")
+            state.update(extract(model, hf_tables.RTD_HEAD, count))
     key = ("bert" if family == "tinybert" else family, *present)
     if key not in _ARCHITECTURES:
         raise ValueError(f"Hugging Face has no model class for a {family} with heads "
@@ -428,13 +484,15 @@ def save_hf(model, out_dir):
     return out_dir
 
 
-def _classifier_config(family, classifier):
+def _classifier_config(family, classifier, token_level=False):
     labels = classifier.get("label_names") or [
         f"LABEL_{i}" for i in range(classifier["num_classes"])]
     config = dict(num_labels=classifier["num_classes"],
                   id2label={str(i): name for i, name in enumerate(labels)},
                   label2id={name: i for i, name in enumerate(labels)})
     dropout = classifier.get("dropout", 0.1)
+    if family == "distilbert" and token_level:
+        return config  # DistilBertForTokenClassification's dropout is the backbone's
     field = {"distilbert": "seq_classif_dropout", "albert": "classifier_dropout_prob",
              "bert": "classifier_dropout", "tinybert": "classifier_dropout",
              "roberta": "classifier_dropout", "xlm_roberta": "classifier_dropout",

@@ -121,6 +121,10 @@ VIT = (
 )
 VIT_POOLER = dense("pooler.dense", "pooler")
 
+# DeiTModel: ViT's names (position embeddings with 2 + patches rows) plus the
+# distillation token.
+DEIT = VIT + [Rule("embeddings.distillation_token", "embeddings/distillation_token")]
+
 # ElectraModel: BERT's names, no pooler, and a projection when E != H.
 ELECTRA = [rule for rule in BERT if not rule.source.startswith("pooler.")]
 ELECTRA_PROJECTION = dense("embeddings_project", "embeddings/embedding_projection")
@@ -128,7 +132,7 @@ ELECTRA_PROJECTION = dense("embeddings_project", "embeddings/embedding_projectio
 BACKBONES = {
     "bert": BERT, "tinybert": TINYBERT, "albert": ALBERT,
     "distilbert": DISTILBERT, "electra": ELECTRA, "roberta": BERT, "xlm_roberta": BERT,
-    "vit": VIT,
+    "vit": VIT, "deit": DEIT,
 }
 
 
@@ -144,6 +148,10 @@ MLM_HEADS = {
     "albert": _mlm("predictions.dense", "predictions.LayerNorm", "predictions.bias"),
     "distilbert": _mlm("vocab_transform", "vocab_layer_norm", "vocab_projector.bias"),
     "roberta": _mlm("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
+    # ElectraForMaskedLM (the generators): dense H -> E, GELU, LN, then
+    # generator_lm_head decodes with the E-wide word embeddings.
+    "electra": _mlm("generator_predictions.dense", "generator_predictions.LayerNorm",
+                    "generator_lm_head.bias"),
 }
 MLM_HEADS["tinybert"] = MLM_HEADS["bert"]
 MLM_HEADS["xlm_roberta"] = MLM_HEADS["roberta"]
@@ -154,6 +162,7 @@ TIED = {
     "albert": ("predictions.decoder.weight", "predictions.decoder.bias"),
     "distilbert": ("vocab_projector.weight",),
     "roberta": ("lm_head.decoder.weight", "lm_head.decoder.bias"),
+    "electra": ("generator_lm_head.weight",),
 }
 TIED["tinybert"] = TIED["bert"]
 TIED["xlm_roberta"] = TIED["roberta"]
@@ -169,6 +178,19 @@ PRE_CLASSIFIER = dense("pre_classifier", "pre_classifier")
 # Roberta/ElectraClassificationHead: dense + activation on the first token, then out_proj.
 OUT_PROJ_CLASSIFIER = dense("classifier.dense", "pre_classifier") + dense(
     "classifier.out_proj", "classifier")
+# DeiTForImageClassificationWithTeacher: a head on the class token, one on the
+# distillation token (BackboneWithHeads' "class_and_distillation" classifier).
+TEACHER_CLASSIFIER = dense("cls_classifier", "classifier") + dense(
+    "distillation_classifier", "distillation_classifier")
+
+# *ForTokenClassification and *ForQuestionAnswering, every text family: the
+# tagging and question-answering tasks' heads.
+TOKEN_CLASSIFIER = dense("classifier", "tagging_head/classifier")
+SPAN_HEAD = dense("qa_outputs", "span_head/span")
+
+# ElectraForPreTraining (the discriminators): replaced-token detection.
+RTD_HEAD = dense("discriminator_predictions.dense", "rtd_head/pre_classifier") + dense(
+    "discriminator_predictions.dense_prediction", "rtd_head/classifier")
 
 # Backbone weights that live outside the base model in a checkpoint with heads
 # (TinyBertForPreTraining keeps fit_dense beside `bert.`).
@@ -177,5 +199,5 @@ TOP_LEVEL = ("fit_dense.",)
 BASE_PREFIXES = {
     "bert": "bert.", "tinybert": "bert.", "albert": "albert.",
     "distilbert": "distilbert.", "electra": "electra.", "roberta": "roberta.",
-    "xlm_roberta": "roberta.", "vit": "vit.",
+    "xlm_roberta": "roberta.", "vit": "vit.", "deit": "deit.",
 }
