@@ -195,9 +195,9 @@ class PretrainingTask(Task):
 
     @property
     def electra_objective(self):
-        """True for objective "electra". Tasks built on this one without that
-        option (the masked-LM distillations) train the masked LM."""
-        return getattr(self.options, "objective", "mlm") == "electra"
+        """True for objective "electra" (the masked-LM distillations built on
+        this task override it: they have no such option)."""
+        return self.options.objective == "electra"
 
     @property
     def primary_metric(self):

@@ -73,6 +73,8 @@ class DistilBertDistillationTask(DistillationTask, PretrainingTask):
     def sentence_task(self):
         return None  # DistilBERT has neither segment embeddings nor a pooler
 
+    electra_objective = False  # the student learns the teacher's masked LM
+
     # ------------------------------------------------ teacher, student
 
     def prepare(self, teacher, student=None, overrides=None):

@@ -140,6 +140,8 @@ class TinyBertGeneralTask(_TinyBertMixin, PretrainingTask):
     def sentence_task(self):
         return None  # consecutive segments, no sentence head: the hidden states are the target
 
+    electra_objective = False  # the hidden states and the masked LM are the targets
+
     def prepare(self, teacher, student=None, overrides=None):
         overrides = dict(overrides or {})
         dtype = {"dtype": overrides["dtype"]} if "dtype" in overrides else {}

@@ -2,7 +2,8 @@
 (WordPiece, no pooler) through `tasks.run`'s tagging, question-answering
 and multi-label runs, from Hugging Face folders written here (a random
 tiny backbone saved by zoo.save_hf, a tokenizer trained on the task texts),
-and the taggers exported and served in one TensorFlow-only process.
+and the taggers and QA models exported and served in one TensorFlow-only
+process.
 
 What the families change on the way: RoBERTa tags words read after a space
 (`tokenize_words`, add_prefix_space for served text) and packs QA as
@@ -29,6 +30,7 @@ from tests.tasks.test_tagging import lexicon_tags
 FAMILIES = ("roberta", "xlm_roberta", "electra")
 FAIRSEQ_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 EPOCHS = 6
+QA_OPTIONS = {"doc_stride": 8}
 
 
 def task_texts(colors_folder):
@@ -110,7 +112,7 @@ def trained(tmp_path_factory):
         tagging = run("tagging", folder, base / "tagging", EPOCHS,
                       export_dir=str(base / "exports" / "ner"))
         qa = run("question_answering", folder, base / "qa", EPOCHS,
-                 options={"doc_stride": 8})
+                 options=QA_OPTIONS, export_dir=str(base / "exports" / "qa"))
         multilabel = run("multilabel", folder, base / "multilabel", None, data=str(colors),
                          train_steps=300)
         results[family] = (base, tagging, qa, multilabel)
@@ -147,20 +149,29 @@ def test_question_answering_learns_synthetic_reading(trained, family):
 
 
 @pytest.mark.heavy
-def test_taggers_serve_words_tags_in_a_fresh_process(trained):
-    """Raw text in, the tag of each word out, in a process with only TensorFlow
-    and tensorflow-text's ops: the tags the task predicts for the same words
-    (RoBERTa's first word included: the run saved add_prefix_space)."""
+def test_exports_serve_raw_text_in_a_fresh_process(trained):
+    """Raw text in, in a process with only TensorFlow and tensorflow-text's
+    ops: each tagger gives every word the tag the task predicts for it
+    (RoBERTa's first word included: the run saved add_prefix_space), each
+    QA model the answer the task decodes (question and context packed in
+    the graph, `</s></s>` between them for RoBERTa and XLM-R)."""
     from tasks.base import TaskConfig
+    from tasks.question_answering import QuestionAnsweringTask
     from tasks.tagging import TaggingTask
 
     held_out = conll.synthetic("validation")[:8]  # the tagging runs' eval split
     texts = np.array([" ".join(example["tokens"]) for example in held_out], dtype=object)
-    calls = {trained[family][1]["export"]: {"serving_default": {"text": texts}}
-             for family in FAMILIES}
+    qa_task = QuestionAnsweringTask(TaskConfig(data="", sequence_length=32, options=QA_OPTIONS))
+    questions = qa_task.examples("validation")[:12]
+    calls = {}
+    for family in FAMILIES:
+        calls[trained[family][1]["export"]] = {"serving_default": {"text": texts}}
+        calls[trained[family][2]["export"]] = {"serving_default": {
+            "text": np.array([e["question"] for e in questions], dtype=object),
+            "text_b": np.array([e["context"] for e in questions], dtype=object)}}
     served = call_exports_in_fresh_process(calls)
     for family in FAMILIES:
-        base, tagging, _, _ = trained[family]
+        base, tagging, qa, _ = trained[family]
         model_dir = base / "tagging"
         preprocessor = zoo.load_preprocessor(str(model_dir / "model.keras"), sequence_length=32)
         if family == "roberta":
@@ -172,12 +183,25 @@ def test_taggers_serve_words_tags_in_a_fresh_process(trained):
         got = [[tag for tag in row if tag] for row in tags]
         assert got == expected, family
 
+        # QA: compared where the task reads the context in one window and
+        # answers (the export reads one window and always picks a span).
+        preprocessor = zoo.load_preprocessor(str(base / "qa" / "model.keras"), sequence_length=32)
+        model = keras.saving.load_model(base / "qa" / "model.keras")
+        answers = qa_task.predict_answers(model, "validation", preprocessor, batch_size=64)
+        windows = np.bincount(qa_task.features("validation", preprocessor).example_index)
+        served_answers = served[qa["export"]]["serving_default"]["answer"]
+        compared = [(answers[e["id"]], served_answers[i].decode().strip())
+                    for i, e in enumerate(questions) if windows[i] == 1 and answers[e["id"]]]
+        assert len(compared) >= 4, family
+        assert [task for task, _ in compared] == [export for _, export in compared], family
+
 
 @pytest.mark.heavy
 @pytest.mark.parametrize("family", FAMILIES)
 def test_multilabel_classification_reads_the_text(trained, family):
-    """The sentence-level head (on RoBERTa's and XLM-R's pooler, on ELECTRA's
-    first token: it has none) learns the colors named in a text, any subset.
+    """The sentence-level head (on the first token: ELECTRA has no pooler,
+    RoBERTa's and XLM-R's was never trained) learns the colors named in a
+    text, any subset.
     Predicting every color scores micro-F1 ~0.67; measured 1.0 after 300
     steps (0.74 on RoBERTa's untrained pooler after 600)."""
     scores = trained[family][3]["final"]
