@@ -92,7 +92,8 @@ def sentence_features(backbone, outputs):
     """The [batch, H] vector a sentence-level head reads from a text backbone's
     outputs: the pooled output, or the first token's for families without a
     pooler (DistilBERT, ELECTRA) or whose pooler was never trained (RoBERTa,
-    XLM-R: fairseq has none; Hugging Face's classifiers read `<s>` too)."""
+    XLM-R: fairseq has none; Hugging Face's sequence classifiers read `<s>`
+    too, its multiple-choice ones the untrained pooler)."""
     if "pooled_output" in outputs and backbone.pooler_is_trained:
         return outputs["pooled_output"]
     return outputs["sequence_output"][:, 0, :]

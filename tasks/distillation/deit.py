@@ -116,15 +116,18 @@ class DeitDistillationTask(DistillationTask, ImageClassificationTask):
 
     def classifier(self, backbone, head_outputs=False):
         """The student as an image classifier: `classifier` on the class
-        token (pooled_output), `distillation_classifier` on the distillation
-        token, `logits` their average; head_outputs adds `cls_logits` and
-        `distillation_logits` (what training reads)."""
+        token after the final LN (never a pooler, as Hugging Face's),
+        `distillation_classifier` on the distillation token, `logits` their
+        average; head_outputs adds `cls_logits` and `distillation_logits`
+        (what training reads)."""
+        # serving_spec (image_classification's) reads the student's input shape.
         self._image_shape = tuple(backbone.image_size) + (backbone.num_channels,)
         outputs = backbone(backbone.input)
+        features = (("classifier", outputs["sequence_output"][:, 0, :]),
+                    ("distillation_classifier", outputs["distillation_output"]))
         heads = [ClassificationHead(self.num_classes, dropout=self.options.classifier_dropout,
-                                    dtype=backbone.dtype_policy, name=name)(outputs[feature])
-                 for name, feature in (("classifier", "pooled_output"),
-                                       ("distillation_classifier", "distillation_output"))]
+                                    dtype=backbone.dtype_policy, name=name)(feature)
+                 for name, feature in features]
         # float32 like the heads' logits (a mixed policy would cast them down).
         result = {"logits": keras.layers.Average(dtype="float32", name="average")(heads)}
         if head_outputs:

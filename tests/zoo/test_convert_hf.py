@@ -167,3 +167,22 @@ def test_unknown_override_is_refused(saved):
     _, _, folder, _ = saved
     with pytest.raises(ValueError, match="num_layers"):
         zoo.load(folder, num_layers=3)
+
+
+def test_tanh_gelu_models_save_as_gelu_new(tmp_path):
+    # keras-hub and TF1 checkpoints load with "gelu_tanh", a name transformers'
+    # ACT2FN lacks: save_hf writes its equal, "gelu_new", and transformers
+    # reloads the model to the same outputs.
+    model = zoo.build("bert_test_tiny", activation="gelu_tanh", dropout=0.0)
+    zoo.save_hf(model, str(tmp_path / "hf"))
+    reloaded = hf.transformers.BertModel.from_pretrained(
+        str(tmp_path / "hf"), attn_implementation="eager").eval()
+    assert reloaded.config.hidden_act == "gelu_new"
+    batch = hf.text_batch()
+    batch["input_word_ids"] = batch["input_word_ids"] % model.vocab_size
+    with hf.torch.no_grad():
+        expected = reloaded(input_ids=hf.torch.from_numpy(batch["input_word_ids"]).long(),
+                            attention_mask=hf.torch.from_numpy(batch["input_mask"]).long(),
+                            token_type_ids=hf.torch.from_numpy(batch["input_type_ids"]).long())
+    np.testing.assert_allclose(model(batch)["sequence_output"],
+                               expected.last_hidden_state.numpy(), atol=TOLERANCE)

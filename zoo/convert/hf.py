@@ -13,6 +13,7 @@ import tempfile
 
 import numpy as np
 
+from kerasbert.layers.activations import TANH_GELU_NAMES
 from zoo import registry
 from zoo.convert import hf_tables
 from zoo.convert.hf_files import read_state_dict, weight_file
@@ -136,9 +137,15 @@ def backbone_arguments(family, config, state):
     return arguments
 
 
+def _hf_activation(name):
+    """Our activation name as transformers' ACT2FN knows it: every tanh GELU
+    (keras-hub's and TF1's "gelu_tanh" included) is "gelu_new"."""
+    return "gelu_new" if name in TANH_GELU_NAMES else name
+
+
 def hf_config(family, arguments):
     """The inverse of `backbone_arguments`: a Hugging Face config dict."""
-    a = arguments
+    a = dict(arguments, activation=_hf_activation(arguments["activation"]))
     if family == "distilbert":
         return dict(
             model_type="distilbert", vocab_size=a["vocab_size"], dim=a["hidden_size"],
@@ -455,7 +462,8 @@ def save_hf(model, out_dir):
             state.update(extract(model, hf_tables.SPAN_HEAD, count))
             config.update(num_labels=2)
         if heads.rtd_head:
-            if heads.rtd_head.get("activation", "gelu") != arguments["activation"]:
+            if (_hf_activation(heads.rtd_head.get("activation", "gelu"))
+                    != _hf_activation(arguments["activation"])):
                 raise ValueError("Hugging Face's ElectraForPreTraining head uses the "
                                  f"encoder's hidden_act ({arguments['activation']!r}); this "
                                  f"model's uses {heads.rtd_head['activation']!r}.")
