@@ -30,6 +30,10 @@ from tests.tasks.test_tagging import lexicon_tags
 FAMILIES = ("roberta", "xlm_roberta", "electra")
 FAIRSEQ_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 EPOCHS = 6
+# QA's question dependence is learned late and not on every run within 6
+# epochs (RoBERTa once stayed at 64 exact match, below the 67 of ignoring the
+# question, where other runs reached 93-98); 10 gave 98 on each run seen.
+QA_EPOCHS = 10
 QA_OPTIONS = {"doc_stride": 8}
 
 
@@ -111,7 +115,7 @@ def trained(tmp_path_factory):
         write_checkpoint(family, folder, colors)
         tagging = run("tagging", folder, base / "tagging", EPOCHS,
                       export_dir=str(base / "exports" / "ner"))
-        qa = run("question_answering", folder, base / "qa", EPOCHS,
+        qa = run("question_answering", folder, base / "qa", QA_EPOCHS,
                  options=QA_OPTIONS, export_dir=str(base / "exports" / "qa"))
         multilabel = run("multilabel", folder, base / "multilabel", None, data=str(colors),
                          train_steps=300)
@@ -141,7 +145,7 @@ def test_tagging_learns_context_dependent_entities(trained, family):
 def test_question_answering_learns_synthetic_reading(trained, family):
     """As tests/tasks/test_question_answering.py's BERT: ignoring the question
     gives at most 67% exact match overall, 50% on the answerable ones.
-    Measured after 6 epochs: exact match 97-98, answerable 95-97."""
+    Measured after 10 epochs: exact match 98, answerable 97."""
     _, _, qa, _ = trained[family]
     scores = qa["final"]
     print(f"{family}: QA {scores}")
