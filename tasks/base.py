@@ -68,6 +68,11 @@ class Task:
     Options = NoOptions
     text = True  # False for image tasks: no tokenizer needed
     distills = False  # True: the runner loads a teacher and builds a student (prepare)
+    # True: a distillation whose student is trained from scratch (a preset) unless
+    # --student names a checkpoint, so the run takes the from-scratch learning
+    # rate, epochs and weight decay (DeiT); False: it starts from its teacher or
+    # a pretrained checkpoint and takes the fine-tuning ones.
+    fresh_student = False
     primary_mode = "max"  # "min" for a primary metric that is a loss
     takes_sentence_encoder = False  # True: a loaded SentenceEncoder is passed whole,
     # not unwrapped to its backbone (the sentence_embedding task)

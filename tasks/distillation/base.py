@@ -10,11 +10,6 @@ class DistillationTask:
     student's primary metric over the teacher's."""
 
     distills = True
-    # True: the student is trained from scratch (a preset) unless --student
-    # names a checkpoint, so the run takes the from-scratch learning rate,
-    # epochs and weight decay (DeiT); False: it starts from its teacher or a
-    # pretrained checkpoint and takes the fine-tuning ones.
-    fresh_student = False
 
     def trained_model(self, model):
         return model.student

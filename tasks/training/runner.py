@@ -116,7 +116,7 @@ class RunSettings(loop.TrainingSettings):
         # different defaults; an explicit flag always wins. A distillation
         # whose student is a preset (DeiT's) trains it from scratch.
         fresh_student = (self.task in catalog.names()
-                         and getattr(catalog.task_class(self.task), "fresh_student", False)
+                         and catalog.task_class(self.task).fresh_student
                          and not _is_checkpoint(self.student))
         scratch = self.source is None or fresh_student
         for name, tuned, fresh in (("learning_rate", 5e-5, 1e-3), ("num_epochs", 3.0, 30.0),

@@ -5,7 +5,6 @@ corpus, fine-tunes better than from scratch, and an interrupted run resumes
 exactly."""
 
 import os
-import shutil
 
 import keras
 import numpy as np
@@ -19,6 +18,7 @@ from tasks.base import TaskConfig
 from tasks.pretraining import PretrainingTask
 from tasks.training import runner
 from tests.tasks import synthetic
+from tests.tasks.interruption import interrupted_copy
 
 ELECTRA = {"objective": "electra", "max_predictions": 5}
 
@@ -206,12 +206,7 @@ def test_discriminator_finds_replaced_tokens_resumes_and_fine_tunes_better_than_
     # Interrupted after two loops: the checkpoint holds both networks, the
     # optimizer and the random streams (dropout's and the sampler's), so the
     # restarted run samples and trains exactly as the uninterrupted one.
-    crashed = tmp_path / "crashed" / "checkpoints"
-    os.makedirs(crashed)
-    for name in os.listdir(tmp_path / "pretrained" / "checkpoints"):
-        if name.startswith("ckpt-200."):
-            shutil.copy(tmp_path / "pretrained" / "checkpoints" / name, crashed / name)
-    tf.compat.v1.train.update_checkpoint_state(str(crashed), str(crashed / "ckpt-200"))
+    interrupted_copy(tmp_path / "pretrained", tmp_path / "crashed", step=200)
     resumed = pretrain("crashed")
     assert whole["step"] == resumed["step"] == 300
     assert resumed["final"] == pretrained

@@ -3,7 +3,6 @@ exported student, and the proof that a distilled student beats the same
 student trained on the labels alone."""
 
 import os
-import shutil
 
 import keras
 import numpy as np
@@ -18,6 +17,7 @@ from tasks.data import embedded
 from tasks.distillation.deit import DeitDistillationTask
 from tasks.distillation.objectives import DeitObjective
 from tasks.training import runner
+from tests.tasks.interruption import interrupted_copy
 
 COMMON = dict(batch_size=32, eval_batch_size=400, warmup_fraction=0.1, learning_rate=1e-3)
 
@@ -96,12 +96,7 @@ def test_an_interrupted_distillation_resumes_exactly(tmp_path):
                     eval_every_loops=10, **dict(COMMON, batch_size=8))  # no evaluation at step 2
     runner.run(runner.RunSettings(model_dir=str(tmp_path / "whole"), **settings))
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
-    os.makedirs(crashed / "checkpoints")
-    for name in os.listdir(whole / "checkpoints"):
-        if name.startswith("ckpt-2."):
-            shutil.copy(whole / "checkpoints" / name, crashed / "checkpoints" / name)
-    tf.compat.v1.train.update_checkpoint_state(str(crashed / "checkpoints"),
-                                               str(crashed / "checkpoints" / "ckpt-2"))
+    interrupted_copy(whole, crashed, step=2)
     result = runner.run(runner.RunSettings(model_dir=str(crashed), **settings))
     assert result["step"] == 4
     ends = [keras.saving.load_model(folder / "model.keras").get_weights()

@@ -2,7 +2,6 @@
 source, the student afterwards, resume, frozen teacher, flags and errors."""
 
 import os
-import shutil
 
 import keras
 import numpy as np
@@ -16,6 +15,7 @@ from tasks.base import TaskConfig
 from tasks.distillation import models
 from tasks.distillation.distilbert import DistilBertDistillationTask
 from tasks.pretraining import grammar_documents
+from tests.tasks.interruption import interrupted_copy
 
 QUICK = dict(sequence_length=32, batch_size=8, eval_batch_size=32, train_steps=4,
              steps_per_loop=2, learning_rate=1e-3)
@@ -190,12 +190,7 @@ def test_an_interrupted_distillation_resumes_exactly(tmp_path, hf_masked_lm):
     settings = dict(task="distill_distilbert", teacher=hf_masked_lm, options=MLM_OPTIONS)
     run(tmp_path, "whole", **settings)
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
-    os.makedirs(crashed / "checkpoints")
-    for name in os.listdir(whole / "checkpoints"):
-        if name.startswith("ckpt-2."):
-            shutil.copy(whole / "checkpoints" / name, crashed / "checkpoints" / name)
-    tf.compat.v1.train.update_checkpoint_state(str(crashed / "checkpoints"),
-                                               str(crashed / "checkpoints" / "ckpt-2"))
+    interrupted_copy(whole, crashed, step=2)
     result = run(tmp_path, "crashed", **settings)
     assert result["step"] == 4
     ends = [keras.saving.load_model(folder / "model.keras").get_weights()
