@@ -263,7 +263,8 @@ def test_xlm_roberta_ids_equal_xlm_roberta_tokenizer_fast(model_dir, tmp_path):
     the line that opens with a no-break space and a zero-width joiner, read
     otherwise by the fast tokenizer's whitespace handling, as for ALBERT), and
     its packed texts are fairseq's: <s> A </s> and <s> A </s></s> B </s>,
-    truncated as the fast tokenizer truncates (longest_first)."""
+    truncated as the fast tokenizer truncates (longest_first); words split as
+    the tagging task splits them read as is_split_into_words reads them."""
     import sentencepiece as spm
     from transformers import XLMRobertaTokenizerFast
 
@@ -302,3 +303,12 @@ def test_xlm_roberta_ids_equal_xlm_roberta_tokenizer_fast(model_dir, tmp_path):
         assert packed["input_word_ids"][row, :length].numpy().tolist() == reference(
             a, b, truncation="longest_first", max_length=16,
             split_special_tokens=True)["input_ids"], (a, b)
+    # Tagging's words, each read as in running text: the fast tokenizer's
+    # is_split_into_words ids (every word gets its "\u2581").
+    sentences = [line.split() for line in lines[:60] if line.split()]
+    word_different = [words for words in sentences
+                      if ours.tokenize_words(words).flat_values.numpy().tolist() != reference(
+                          words, is_split_into_words=True, add_special_tokens=False,
+                          split_special_tokens=True)["input_ids"]]
+    print(f"XLM-R words: {len(sentences)} sentences, {len(word_different)} differ")
+    assert word_different == []
