@@ -1,6 +1,6 @@
 """The benchmark suite: every performance figure (docs/performance.md), its target, pass or short.
 
-    python -m benchmarks [--suite=all|inference|training|first_step|bucketing|export|tokenization]
+    python -m benchmarks [--suite=all|inference|training|first_step|bucketing|export|tokenization|serving]
         [--quick] [--output_dir=benchmarks/results]
 
 Each measurement runs in its own fresh process (`python -m benchmarks.<x>`,
@@ -23,7 +23,7 @@ import time
 
 from absl import app, flags
 
-SUITES = ("inference", "training", "first_step", "bucketing", "export", "tokenization")
+SUITES = ("inference", "training", "first_step", "bucketing", "export", "tokenization", "serving")
 flags.DEFINE_enum("suite", "all", ("all",) + SUITES, "Which measurements to run.")
 flags.DEFINE_bool("quick", False, "Tiny shapes and passes: checks that everything runs.")
 flags.DEFINE_string("output_dir", os.path.join("benchmarks", "results"), "Where the JSON goes.")
@@ -67,7 +67,9 @@ JOBS = (
        Job("bucketing", "bucketing_bert_tiny", "bucketing",
            ("--model=bert_tiny_uncased", "--jit_compile"), _QUICK_BUCKETING),
        Job("export", "export_bert_tiny", "export", ("--shape=bert_tiny",), ("--quick",)),
-       Job("tokenization", "tokenization", "tokenization", (), ("--lines=2000",))]
+       Job("tokenization", "tokenization", "tokenization", (), ("--lines=2000",)),
+       Job("serving", "serving_bert_base", "serving", ("--shape=bert_base",), ("--quick",)),
+       Job("serving", "int8_accuracy", "int8_accuracy", (), ("--quick",))]
 )
 
 
@@ -94,6 +96,15 @@ def _ratio(name):
 
 def _peak_fraction(side):
     return lambda result: result["sides"][side]["fraction_of_peak"]
+
+
+def _size(name):
+    return lambda result: result["sizes"][name]
+
+
+def _change(name):
+    """|int8 - float32| of a held-out metric, in points."""
+    return lambda result: abs(result["changes"][name])
 
 
 ROWS = (
@@ -135,6 +146,20 @@ ROWS = (
         "export_bert_tiny", _ratio("raw_text / ids throughput"), 0.9),
     Row("tokenization to packed inputs in tf.data, kerasbert / HF tokenizers",
         "tokenization", _ratio("kerasbert / hf-tokenizers"), 1.0),
+    Row("BERT-base classifier serving, kerasbert fp32 SavedModel / ONNX Runtime fp32",
+        "serving_bert_base", _ratio("kerasbert fp32 / ort fp32"), 1.0),
+    Row("BERT-base classifier serving, kerasbert int8 / kerasbert fp32 SavedModel",
+        "serving_bert_base", _ratio("kerasbert int8 / kerasbert fp32"), 2.5),
+    Row("BERT-base classifier serving, kerasbert int8 / ONNX Runtime dynamic int8",
+        "serving_bert_base", _ratio("kerasbert int8 / ort int8"), 1.0),
+    Row("BERT-base classifier serving, Keras' own quantize(\"int8\") / kerasbert fp32",
+        "serving_bert_base", _ratio("keras int8 / kerasbert fp32")),
+    Row("BERT-base int8 export size / fp32 (variables/)",
+        "serving_bert_base", _size("kerasbert int8 / fp32 variables"), 0.3, at_most=True),
+    Row("int8 export, held-out classifier accuracy change (points)",
+        "int8_accuracy", _change("classifier accuracy"), 1.0, at_most=True),
+    Row("int8 export, held-out QA F1 change (points)",
+        "int8_accuracy", _change("QA f1"), 1.0, at_most=True),
 )
 
 
@@ -171,7 +196,8 @@ def markdown(rows, machine):
              "| figure | value | target | |", "|---|---|---|---|"]
     for row in rows:
         value = "n/a" if row["value"] is None else (
-            f"{row['value']:.1%}" if "fraction" in row["figure"] else f"{row['value']:.3f}x")
+            f"{row['value']:.1%}" if "fraction" in row["figure"] else
+            f"{row['value']:.1f}" if "(points)" in row["figure"] else f"{row['value']:.3f}x")
         lines.append(f"| {row['figure']} | {value} | {row['target'] or ''} | {row['mark']} |")
     return "\n".join(lines)
 

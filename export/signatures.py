@@ -14,14 +14,28 @@ model:
                     features as serving_default (text/text_b or image_bytes)
 
 Every signature returns the same named outputs for its kind (see
-`named_outputs`).
+`named_outputs`). Multiple choice (text + choices [batch, n]) has its own
+signatures in export/choices.py.
 """
 
 import tensorflow as tf
 
+from export import spans
 from export.images import decode_images
 
 TEXT_IDS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+def _signature(function, input_signature):
+    """A serving signature, traced once: its concrete function.
+
+    Not a tf.function attribute: tf.saved_model.save lists those and
+    traces each again (a tf.function's first trace and its later ones use
+    separate caches), which doubled an export's time. No autograph: the
+    signatures hold no Python control flow on tensors, and transpiling the
+    tokenizers' Python took most of the rest."""
+    return tf.function(function, input_signature=input_signature,
+                       autograph=False).get_concrete_function()
 
 
 def named_outputs(spec, outputs, features, tokenizer=None):
@@ -34,8 +48,10 @@ def named_outputs(spec, outputs, features, tokenizer=None):
         label_names (comma-joined names of the predicted labels, when named)
     tagger: logits, tag_ids [batch, seq], tags (string: the tag of each word
         on its first sub-token, "" elsewhere)
-    span: start_logits, end_logits, answer_start, answer_end (token
-        positions), answer (decoded text, when serving text)
+    span: raw text in (question, context): answer, answer_char_start,
+        answer_char_end, score, null_score (see export/spans.py); one packed
+        window in (serve_ids): start_logits, end_logits, answer_start,
+        answer_end (token positions), score
     backbone: sequence_output (and pooled_output where the family has one)
     embedding: embedding [batch, D] (a sentence encoder's; unit length when
         the encoder normalizes)
@@ -49,8 +65,8 @@ def named_outputs(spec, outputs, features, tokenizer=None):
         return result
     if kind == "embedding":
         return {"embedding": tf.cast(outputs["embedding"], tf.float32)}
-    if kind == "span":
-        return _span_outputs(spec, outputs, features, tokenizer)
+    if kind == "span":  # one packed window (serve_ids); raw text goes through spans.py
+        return spans.window_outputs(spec, outputs, features)
     logits = tf.cast(outputs["logits"], tf.float32)
     if kind == "regression":
         return {"score": logits[:, 0]}
@@ -89,39 +105,6 @@ def word_starts(tokenizer, features):
                           tf.equal(features["input_mask"], 1))
 
 
-def _span_outputs(spec, outputs, features, tokenizer):
-    """The best span of the second segment (the context): start <= end, at
-    most max_answer_length tokens, as the QA task decodes."""
-    start = tf.cast(outputs["start_logits"], tf.float32)
-    end = tf.cast(outputs["end_logits"], tf.float32)
-    ids = features["input_word_ids"]
-    context = tf.logical_and(tf.equal(features["input_type_ids"], 1),
-                             tf.equal(features["input_mask"], 1))
-    # The context's closing [SEP] is not a possible answer.
-    sep = tokenizer.vocabulary.id_of("sep") if tokenizer is not None else None
-    if sep is not None:
-        context = tf.logical_and(context, tf.not_equal(ids, sep))
-    length = tf.shape(start)[1]
-    positions = tf.range(length)
-    allowed = tf.logical_and(positions[None, :] >= positions[:, None],
-                             positions[None, :] - positions[:, None] < spec.max_answer_length)
-    allowed = tf.logical_and(allowed[None], tf.logical_and(context[:, :, None],
-                                                           context[:, None, :]))
-    scores = tf.where(allowed, start[:, :, None] + end[:, None, :], -1e9)
-    best = tf.argmax(tf.reshape(scores, [tf.shape(scores)[0], -1]), axis=-1,
-                     output_type=tf.int32)
-    found = tf.reduce_any(context, axis=-1)
-    answer_start = tf.where(found, best // length, -1)
-    answer_end = tf.where(found, best % length, -1)
-    result = {"start_logits": start, "end_logits": end, "answer_start": answer_start,
-              "answer_end": answer_end}
-    if tokenizer is not None:
-        inside = tf.logical_and(positions[None, :] >= answer_start[:, None],
-                                positions[None, :] <= answer_end[:, None])
-        result["answer"] = tokenizer.detokenize(tf.ragged.boolean_mask(ids, inside))
-    return result
-
-
 class ServingModule(tf.Module):
     """A model, its preprocessing and its signatures, ready for tf.saved_model.save."""
 
@@ -147,24 +130,33 @@ class ServingModule(tf.Module):
                 images = decode_images(image_bytes, height, width, channels, spec.mean, spec.std)
                 return from_features({"images": images})
 
-            self.serving_default = tf.function(
+            self.serving_default = _signature(
                 from_bytes, input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
-            self.serve_ids = tf.function(
+            self.serve_ids = _signature(
                 lambda images: from_features(
                     {"images": _checked(images, [None, height, width, channels])}),
                 input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32,
                                                "images")])
             example_features = {"image_bytes": tf.io.FixedLenFeature([], tf.string)}
-            self.serve_examples = tf.function(
+            self.serve_examples = _signature(
                 lambda examples: from_bytes(tf.io.parse_example(
                     _checked(examples, [None]), example_features)["image_bytes"]),
                 input_signature=[tf.TensorSpec([None], tf.string, "examples")])
+            return
+        if spec.kind == "choice":  # text + choices [batch, n]: export/choices.py
+            from export.choices import choice_signatures  # (it imports this module)
+
+            self.serving_default, self.serve_ids, self.serve_examples = choice_signatures(
+                call_model, spec, preprocessor)
             return
 
         text_names = spec.text_inputs
 
         def from_text(*texts):
-            return from_features(preprocessor(*[_checked(text, [None]) for text in texts]))
+            texts = [_checked(text, [None]) for text in texts]
+            if spec.kind == "span":  # every window of a long context, answers from its text
+                return spans.answer_questions(spec, call_model, tokenizer, *texts)
+            return from_features(preprocessor(*texts))
 
         if len(text_names) == 1:
             def serving_default(text):
@@ -172,17 +164,17 @@ class ServingModule(tf.Module):
         else:
             def serving_default(text, text_b):
                 return from_text(text, text_b)
-        self.serving_default = tf.function(
+        self.serving_default = _signature(
             serving_default, input_signature=[tf.TensorSpec([None], tf.string, name)
                                               for name in text_names])
-        self.serve_ids = tf.function(
+        self.serve_ids = _signature(
             lambda input_word_ids, input_mask, input_type_ids: from_features(_checked_ids(
                 {"input_word_ids": input_word_ids, "input_mask": input_mask,
                  "input_type_ids": input_type_ids}, spec.sequence_length)),
             input_signature=[tf.TensorSpec([None, None], tf.int32, name) for name in TEXT_IDS])
         example_features = {name: tf.io.FixedLenFeature([], tf.string, default_value="")
                             for name in text_names}
-        self.serve_examples = tf.function(
+        self.serve_examples = _signature(
             lambda examples: from_text(*[
                 tf.io.parse_example(_checked(examples, [None]), example_features)[name]
                 for name in text_names]),
@@ -190,7 +182,7 @@ class ServingModule(tf.Module):
 
     def signatures(self):
         """{signature name: concrete function} for tf.saved_model.save."""
-        return {name: getattr(self, name).get_concrete_function()
+        return {name: getattr(self, name)
                 for name in ("serving_default", "serve_ids", "serve_examples")}
 
 
@@ -200,18 +192,18 @@ def _checked(tensor, shape):
     return tf.ensure_shape(tensor, shape, name=None)
 
 
-def _checked_ids(features, max_length):
-    """The three id tensors: each [batch, seq], all of one shape, at most the
-    exported sequence length."""
+def _checked_ids(features, max_length, rank=2):
+    """The three id tensors: each [batch, seq] ([batch, choices, seq] at rank
+    3), all of one shape, at most the exported sequence length."""
     ids = features["input_word_ids"]
     checks = [tf.debugging.assert_equal(tf.shape(features[name]), tf.shape(ids),
                                         message=f"{name} must have input_word_ids' shape")
               for name in TEXT_IDS[1:]]
     checks.append(tf.debugging.assert_less_equal(
-        tf.shape(ids)[1], max_length,
+        tf.shape(ids)[-1], max_length,
         message=f"at most {max_length} positions (the exported sequence length)"))
     with tf.control_dependencies(checks):
-        return {name: tf.identity(_checked(features[name], [None, None]))
+        return {name: tf.identity(_checked(features[name], [None] * rank))
                 for name in TEXT_IDS}
 
 

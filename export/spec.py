@@ -12,7 +12,7 @@ import os
 from typing import Optional
 
 KINDS = ("classifier", "regression", "multilabel", "tagger", "span", "backbone",
-         "embedding", "image_classifier")
+         "embedding", "image_classifier", "choice")
 SPEC_FILE = "serving.json"
 
 
@@ -23,6 +23,11 @@ class ServingSpec:
     sequence_length, truncation: how raw text is packed (the model's own).
     label_names: class, label or tag names in id order.
     max_answer_length: longest decoded answer, in tokens (span).
+    num_choices: choices per example in training (choice; the model takes any
+        number, clients and warm-up requests send this many).
+    doc_stride, max_query_length, n_best_size, version_2,
+        null_score_threshold: how a span model windows a long context and
+        decodes its answer (the question-answering task's options).
     image_size, num_channels, mean, std: image decoding (image_classifier).
     """
 
@@ -32,6 +37,12 @@ class ServingSpec:
     truncation: str = "longest_first"
     label_names: tuple = ()
     max_answer_length: int = 30
+    num_choices: int = 4
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    version_2: bool = False
+    null_score_threshold: float = 0.0
     image_size: Optional[tuple] = None
     num_channels: int = 3
     mean: float = 0.5

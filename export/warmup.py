@@ -4,7 +4,8 @@ at load, so the first client request does not pay for graph warm-up.
 The file is a TFRecord of PredictionLog protos (tensorflow-serving-api), as
 TF Serving's SavedModel warmup reads it: requests to `serving_default` with
 one and with three inputs (an ordinary text, an empty one and one longer
-than the sequence length; or blank images), and one to `serve_ids`.
+than the sequence length; or blank images; for multiple choice, each text
+with the trained number of choices), and one to `serve_ids`.
 """
 
 import os
@@ -12,12 +13,16 @@ import os
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from export import choices
+
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _TEXTS = ["a short warm-up request", "", "a long warm-up request " * 100]
 
 
 def sample_inputs(spec, signature):
     """{input name: numpy array} for one warm-up request of `signature`."""
+    if spec.kind == "choice":
+        return choices.sample_inputs(spec, signature, _TEXTS)
     if spec.is_image:
         height, width = spec.image_size
         if signature == "serve_ids":

@@ -13,6 +13,7 @@ message that says so instead of an AttributeError deep in a training step.
     _get_variable_index,        an optimizer's slot index of a variable, its Adam
     _momentums, _velocities,    slots, and whether it decays the variable
     _use_weight_decay
+    _flatten_layers             every layer nested in a layer (export's int8 pass)
 
 An optimizer subclass can only change Keras' steps by overriding them by
 name: tasks.training.optimization.LayerwiseAdamW overrides `_apply_weight_decay`,
@@ -95,3 +96,9 @@ def decays(optimizer, variable):
     names its exclude_from_weight_decay lists)."""
     check_keras()
     return optimizer._use_weight_decay(variable)
+
+
+def sublayers(layer):
+    """Every layer nested in `layer` at any depth (not `layer` itself)."""
+    check_keras()
+    return list(layer._flatten_layers(include_self=False, recursive=True))

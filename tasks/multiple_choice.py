@@ -6,6 +6,8 @@ so the inputs are [batch, choices, seq]. The model flattens them to
 or [CLS] without a pooler), scores it with a dense layer and regroups the
 scores as [batch, choices] logits; the loss is a softmax cross-entropy
 over the choices, the metric accuracy (as BERT's SWAG fine-tuning).
+Exported as the "choice" serving kind (export/choices.py): text and
+choices in, the chosen choice out.
 
 Data (TaskConfig.data):
   ""          a seeded synthetic set (`synthetic_examples`), no download.
@@ -29,8 +31,9 @@ import random
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from export.choices import pack_choices
+from export.spec import ServingSpec
 from kerasbert import models
 from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
 from tasks.training import metrics
@@ -84,6 +87,14 @@ class MultipleChoiceTask(Task):
 
     name = "multiple_choice"
     Options = MultipleChoiceOptions
+
+    def serving_spec(self, sequence_length, truncation):
+        """`text` (the context) and `choices` [batch, n] -> probabilities over
+        the choices, label and label_text (the chosen choice)."""
+        num_choices = len(self.examples(self.config.train_split)[0]["choices"])
+        return ServingSpec(kind="choice", text_inputs=("text", "choices"),
+                           sequence_length=sequence_length, truncation=truncation,
+                           num_choices=num_choices)
 
     def __init__(self, config):
         super().__init__(config)
@@ -152,12 +163,8 @@ class MultipleChoiceTask(Task):
         """(inputs int32 [batch, choices, seq], labels int32 [batch]) batches."""
 
         def preprocess(batch):
-            choices = tf.shape(batch["choices"])[1]
-            contexts = tf.repeat(batch["context"], choices)  # each context once per choice
-            packed = preprocessor(contexts, tf.reshape(batch["choices"], [-1]))
-            grouped = {name: tf.reshape(value, [-1, choices, tf.shape(value)[1]])
-                       for name, value in packed.items()}
-            return grouped, batch["label"]
+            # The export's own packing (export.choices), so serving packs as training does.
+            return pack_choices(preprocessor, batch["context"], batch["choices"]), batch["label"]
 
         return make_dataset(self._columns(split), batch_size, training, preprocess,
                             start_step=start_step, seed=seed)

@@ -1,7 +1,9 @@
 """Extractive question answering, SQuAD v1.1 and v2.0 style.
 
-Data -> features (in Python, before tf.data, as google-research/bert's
-run_squad.py, the Model Garden and Hugging Face's run_qa.py do): the
+Data -> features, once before tf.data (as google-research/bert's
+run_squad.py, the Model Garden and Hugging Face's run_qa.py do), by
+`kerasbert.text.windows`, the graph functions the export's span signature
+also calls on raw strings (so a served answer is this task's answer): the
 context is split on whitespace into words and each word is tokenized on
 its own (as it reads in running text), so every context token knows the
 characters it covers. A question (its first `max_query_length` tokens) is
@@ -21,13 +23,13 @@ scored by start + end logit); an example takes its best candidate over all
 windows and reads the answer from the original context through the
 tokens' character spans. SQuAD v2.0: the null score is the lowest
 start_logit[0] + end_logit[0] over the example's windows; the answer is ""
-when null score - best span score > `null_score_threshold`.
+when null score - best span score > `null_score_threshold`
+(`kerasbert.text.windows.best_answers`, also what the export runs).
 
 Options: `QuestionAnsweringOptions`.
 """
 
 import dataclasses
-import re
 import zlib
 from typing import Optional
 
@@ -38,6 +40,7 @@ import tensorflow as tf
 from export.spec import ServingSpec
 from kerasbert import models
 from kerasbert.layers import SpanHead
+from kerasbert.text import windows
 from tasks.training import metrics
 from tasks.base import Task
 from tasks.data import squad
@@ -45,6 +48,7 @@ from tasks.data.pipeline import make_dataset
 from tasks.options import option
 from tasks.registry import register
 
+TEXT_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 SYNTHETIC_TRAIN_SIZE = 3000
 SYNTHETIC_EVAL_SIZE = 300
 SYNTHETIC_UNANSWERABLE_FRACTION = 1 / 3
@@ -78,87 +82,24 @@ class SquadFeatures:
         return len(self.example_index)
 
 
-def _token_lists(tokenize, strings, chunk=65536):
-    """Token ids of each string, as a list of int32 arrays (tokenized in chunks)."""
-    result = []
-    for begin in range(0, len(strings), chunk):
-        ragged = tokenize(tf.constant(strings[begin:begin + chunk], tf.string))
-        splits = ragged.row_splits.numpy()
-        values = ragged.flat_values.numpy()
-        result += [values[splits[i]:splits[i + 1]] for i in range(len(splits) - 1)]
-    return result
-
-
-def _normalized(tokenizer, words, chunk=65536):
-    """Words as the tokenizer sees them before splitting into pieces."""
-    if hasattr(tokenizer, "normalize"):
-        result = []
-        for begin in range(0, len(words), chunk):
-            values = tokenizer.normalize(tf.constant(words[begin:begin + chunk], tf.string))
-            result += [value.decode("utf-8") for value in values.numpy()]
-        return result
-    return [word.lower() for word in words] if getattr(tokenizer, "lower_case", False) else words
-
-
-def _surfaces(vocabulary):
-    """The text each token id stands for ("##ing" -> "ing"); None for special tokens."""
-    special = set(vocabulary.special_ids)
-    surfaces = []
-    for index, token in enumerate(vocabulary.tokens):
-        for prefix in (vocabulary.continuation_prefix, vocabulary.word_prefix):
-            if prefix and token.startswith(prefix):
-                token = token[len(prefix):]
-        surfaces.append(None if index in special else token)
-    return surfaces
-
-
-def _piece_spans(word, normalized, surfaces):
-    """Characters [start, end) of each piece inside `word`.
-
-    The pieces are found in order in the normalized word; where that fails
-    ([UNK], or normalization changed the word's length) every piece spans
-    the whole word, as run_squad.py's word-level mapping would.
-    """
-    normalized = normalized.replace(" ", "")  # spaces put around CJK characters
-    spans, cursor = [], 0
-    if len(normalized) == len(word):
-        for surface in surfaces:
-            found = -1 if surface is None else normalized.find(surface, cursor)
-            if found < 0:
-                break
-            cursor = found + len(surface)
-            spans.append((found, cursor))
-    if len(spans) != len(surfaces):
-        spans = [(0, len(word))] * len(surfaces)
-    return spans
+CHUNK = 512  # examples tokenized and windowed per graph call (bounds memory on SQuAD)
 
 
 def tokenize_contexts(tokenizer, contexts):
-    """Each context -> (token ids int32 [n], character spans int [n, 2])."""
-    words = [[(m.start(), m.group()) for m in re.finditer(r"\S+", c)] for c in contexts]
-    flat = [word for context_words in words for _, word in context_words]
-    pieces = _token_lists(tokenizer.tokenize_words, flat)
-    # A word that opens its context reads as the start of a text (byte-level
-    # BPE marks the others with the space before them), as the served
-    # context, packed whole, reads.
-    at_start = [i for i, (offset, _) in enumerate(
-        pair for context_words in words for pair in context_words) if offset == 0]
-    for i, ids in zip(at_start, _token_lists(tokenizer.tokenize, [flat[i] for i in at_start])):
-        pieces[i] = ids
-    normalized = _normalized(tokenizer, flat)
-    surfaces = _surfaces(tokenizer.vocabulary)
-    result, index = [], 0
-    for context_words in words:
-        ids, spans = [], []
-        for offset, word in context_words:
-            word_ids = pieces[index]
-            pieces_spans = _piece_spans(word, normalized[index],
-                                        [surfaces[i] for i in word_ids])
-            ids += list(word_ids)
-            spans += [(offset + start, offset + end) for start, end in pieces_spans]
-            index += 1
-        result.append((np.array(ids, np.int32), np.array(spans, np.int64).reshape(-1, 2)))
+    """Each context -> (token ids int32 [n], character spans int64 [n, 2]),
+    as `kerasbert.text.windows.context_tokens` reads it."""
+    result = []
+    for begin in range(0, len(contexts), CHUNK):
+        ids, spans = windows.context_tokens(tokenizer, contexts[begin:begin + CHUNK])
+        result += list(zip(_rows(ids), _rows(spans)))
     return result
+
+
+def _rows(ragged):
+    """A ragged tensor -> its rows as numpy arrays."""
+    splits = ragged.row_splits.numpy()
+    values = ragged.flat_values.numpy()
+    return [values[splits[i]:splits[i + 1]] for i in range(len(splits) - 1)]
 
 
 def answer_token_span(spans, answer_start, answer_text):
@@ -170,7 +111,8 @@ def answer_token_span(spans, answer_start, answer_text):
 
 
 def window_starts(num_tokens, window, doc_stride):
-    """Start of each context window: `window` tokens, `doc_stride` of overlap."""
+    """Start of each context window: `window` tokens, `doc_stride` of overlap
+    (what `kerasbert.text.windows.pack_windows` computes in the graph)."""
     if num_tokens > window and doc_stride >= window:
         raise ValueError(
             f"doc_stride={doc_stride} must be smaller than the {window} context tokens a "
@@ -182,80 +124,75 @@ def window_starts(num_tokens, window, doc_stride):
 
 
 def build_features(examples, tokenizer, sequence_length, doc_stride=128, max_query_length=64):
-    """Examples -> SquadFeatures: one row per (question, context window).
+    """Examples -> SquadFeatures: one row per (question, context window), packed
+    by `kerasbert.text.windows.pack_windows` (what the export serves).
 
     Labels use an example's first answer (SQuAD's training sets have one).
     """
-    vocabulary = tokenizer.vocabulary
-    cls_id, sep_id, pad_id = (vocabulary.id_of(role) for role in ("cls", "sep", "pad"))
-    questions = _token_lists(tokenizer.tokenize, [example["question"] for example in examples])
-    # fairseq pairs (RoBERTa, XLM-R) close the question with two separators.
     separators = getattr(tokenizer, "pair_separators", 1)
-    contexts = tokenize_contexts(tokenizer, [example["context"] for example in examples])
-    rows = []
-    for index, (example, question, (ids, spans)) in enumerate(
-            zip(examples, questions, contexts)):
-        question = list(question[:max_query_length])
-        window = sequence_length - len(question) - 2 - separators
-        answer = None
-        if example["answers"] and not example["is_impossible"]:
-            answer = answer_token_span(spans, example["answer_starts"][0],
-                                       example["answers"][0])
-        for doc_start in window_starts(len(ids), window, doc_stride):
-            doc = list(ids[doc_start:doc_start + window])
-            context_start = len(question) + 1 + separators
-            start = end = 0
-            if answer and doc_start <= answer[0] and answer[1] < doc_start + len(doc):
-                start = answer[0] - doc_start + context_start
-                end = answer[1] - doc_start + context_start
-            rows.append((index, [cls_id] + question + [sep_id] * separators + doc + [sep_id],
-                         context_start, len(doc), doc_start, start, end))
-    word_ids = np.full((len(rows), sequence_length), pad_id, np.int32)
-    mask = np.zeros((len(rows), sequence_length), np.int32)
-    type_ids = np.zeros((len(rows), sequence_length), np.int32)
-    for row, (_, tokens, context_start, *_rest) in enumerate(rows):
-        word_ids[row, :len(tokens)] = tokens
-        mask[row, :len(tokens)] = 1
-        type_ids[row, context_start:len(tokens)] = 1
-    column = lambda k: np.array([row[k] for row in rows], np.int32)  # noqa: E731
+    parts, token_spans = [], []
+    for begin in range(0, len(examples), CHUNK):
+        chunk = examples[begin:begin + CHUNK]
+        questions = tokenizer.tokenize(tf.constant([example["question"] for example in chunk]))
+        context_ids, spans = windows.context_tokens(
+            tokenizer, tf.constant([example["context"] for example in chunk]))
+        try:
+            packed = windows.pack_windows(questions, context_ids, sequence_length, doc_stride,
+                                          max_query_length, tokenizer.vocabulary, separators)
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(error.message.split("\n")[0]) from None
+        packed = {name: value.numpy() for name, value in packed.items()}
+        packed["example_index"] += begin
+        parts.append(packed)
+        token_spans += _rows(spans)
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    starts = np.zeros(len(columns["example_index"]), np.int32)
+    ends = starts.copy()
+    for row, index in enumerate(columns["example_index"]):
+        example = examples[index]
+        if not example.get("answers") or example.get("is_impossible"):
+            continue
+        answer = answer_token_span(token_spans[index], example["answer_starts"][0],
+                                   example["answers"][0])
+        doc_start = columns["doc_start"][row]
+        if answer and doc_start <= answer[0] and answer[1] < (
+                doc_start + columns["context_length"][row]):
+            shift = columns["context_start"][row] - doc_start
+            starts[row], ends[row] = answer[0] + shift, answer[1] + shift
     return SquadFeatures(
-        inputs={"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": type_ids},
-        start_positions=column(5), end_positions=column(6), example_index=column(0),
-        context_start=column(2), context_length=column(3), doc_start=column(4),
-        token_spans=[spans for _, spans in contexts])
+        inputs={name: columns[name] for name in TEXT_INPUTS},
+        start_positions=starts, end_positions=ends, example_index=columns["example_index"],
+        context_start=columns["context_start"], context_length=columns["context_length"],
+        doc_start=columns["doc_start"], token_spans=token_spans)
 
 
 def decode_answers(examples, features, start_logits, end_logits, n_best_size=20,
                    max_answer_length=30, version_2=False, null_score_threshold=0.0):
     """Start and end logits [windows, seq] -> {example id: answer text}."""
-    best = {}  # example index -> (score, first char, end char)
-    null = {}  # example index -> lowest null score over its windows
-    for row in range(len(features)):
-        index = int(features.example_index[row])
-        start, end = start_logits[row], end_logits[row]
-        null[index] = min(null.get(index, np.inf), start[0] + end[0])
-        low = features.context_start[row]
-        high = low + features.context_length[row]
-        first = np.argsort(-start, kind="stable")[:n_best_size][:, None]
-        last = np.argsort(-end, kind="stable")[:n_best_size][None, :]
-        valid = (first >= low) & (last >= first) & (last < high) & (
-            last - first < max_answer_length)
-        scores = np.where(valid, start[first] + end[last], -np.inf)
-        i, j = np.unravel_index(np.argmax(scores), scores.shape)
-        if valid[i, j] and scores[i, j] > best.get(index, (-np.inf,))[0]:
-            spans = features.token_spans[index]
-            shift = features.doc_start[row] - low
-            best[index] = (scores[i, j], spans[first[i, 0] + shift, 0],
-                           spans[last[0, j] + shift, 1])
-    answers = {}
-    for index, example in enumerate(examples):
-        if index not in best or (version_2 and null[index] - best[index][0]
-                                 > null_score_threshold):
-            answers[example["id"]] = ""
-        else:
-            _, first_char, end_char = best[index]
-            answers[example["id"]] = example["context"][first_char:end_char]
-    return answers
+    answers = decode_predictions(examples, features, start_logits, end_logits, n_best_size,
+                                 max_answer_length, version_2, null_score_threshold)["answer"]
+    return {example["id"]: answer for example, answer in zip(examples, answers)}
+
+
+def decode_predictions(examples, features, start_logits, end_logits, n_best_size=20,
+                       max_answer_length=30, version_2=False, null_score_threshold=0.0):
+    """Start and end logits [windows, seq] -> per example (numpy, in example
+    order): `answer` (str), `answer_char_start`, `answer_char_end`, `score`,
+    `null_score`, by `kerasbert.text.windows.best_answers` (what the export
+    serves)."""
+    bookkeeping = {name: tf.constant(getattr(features, name)) for name in
+                   ("example_index", "context_start", "context_length", "doc_start")}
+    spans = tf.RaggedTensor.from_row_lengths(
+        np.concatenate(features.token_spans + [np.zeros((0, 2), np.int64)]).astype(np.int64),
+        [len(spans) for spans in features.token_spans])
+    decoded = windows.best_answers(
+        bookkeeping, tf.constant(start_logits, tf.float32), tf.constant(end_logits, tf.float32),
+        spans, [example["context"] for example in examples], n_best_size, max_answer_length,
+        version_2, null_score_threshold)
+    decoded = {name: value.numpy() for name, value in decoded.items()}
+    decoded["answer"] = np.array([answer.decode("utf-8") for answer in decoded["answer"]],
+                                 dtype=object)
+    return decoded
 
 
 @dataclasses.dataclass
@@ -289,12 +226,24 @@ class QuestionAnsweringTask(Task):
     Options = QuestionAnsweringOptions
 
     def serving_spec(self, sequence_length, truncation):
-        """`text` (the question), `text_b` (the context) -> the best span's
-        `answer` text, its token positions and the start/end logits (one
-        window: a context longer than the sequence is truncated)."""
+        """`text` (the question), `text_b` (the context) -> the `answer` the
+        task decodes: every window of the context, read from its text (see
+        export/spans.py)."""
+        options = self.options
         return ServingSpec(kind="span", text_inputs=("text", "text_b"),
                            sequence_length=sequence_length, truncation=truncation,
-                           max_answer_length=self.options.max_answer_length)
+                           max_answer_length=options.max_answer_length,
+                           doc_stride=options.doc_stride,
+                           max_query_length=options.max_query_length,
+                           n_best_size=options.n_best_size,
+                           version_2=self.version_2(self.config.train_split),
+                           null_score_threshold=options.null_score_threshold)
+
+    def version_2(self, split):
+        """SQuAD 2.0 scoring: the option, or whether the split has unanswerable questions."""
+        if self.options.version_2 is not None:
+            return bool(self.options.version_2)
+        return any(example["is_impossible"] for example in self.examples(split))
 
     def __init__(self, config):
         super().__init__(config)
@@ -371,15 +320,22 @@ class QuestionAnsweringTask(Task):
     def predict_answers(self, model, split, preprocessor, batch_size):
         """{example id: predicted answer text} ("" for no answer)."""
         examples = self.examples(split)
-        features = self.features(split, preprocessor)
+        answers = self.answer(model, examples, preprocessor, batch_size, version_2=self.version_2(
+            split), features=self.features(split, preprocessor))["answer"]
+        return {example["id"]: answer for example, answer in zip(examples, answers)}
+
+    def answer(self, model, examples, preprocessor, batch_size, version_2, features=None):
+        """The task's decoding of `examples` (question, context dicts): see
+        `decode_predictions` (answer, character offsets, score, null score)."""
+        if features is None:
+            features = build_features(examples, preprocessor.tokenizer,
+                                      preprocessor.sequence_length, self.options.doc_stride,
+                                      self.options.max_query_length)
         outputs = model.predict(features.inputs, batch_size=batch_size, verbose=0)
-        version_2 = self.options.version_2
-        if version_2 is None:
-            version_2 = any(example["is_impossible"] for example in examples)
-        return decode_answers(
+        return decode_predictions(
             examples, features, np.asarray(outputs["start_logits"]),
-            np.asarray(outputs["end_logits"]), self.options.n_best_size, self.options.max_answer_length,
-            bool(version_2), self.options.null_score_threshold)
+            np.asarray(outputs["end_logits"]), self.options.n_best_size,
+            self.options.max_answer_length, version_2, self.options.null_score_threshold)
 
     def evaluate(self, model, split, preprocessor, batch_size):
         """SQuAD's exact match and F1 (percent) over the split's questions."""

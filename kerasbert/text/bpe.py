@@ -108,12 +108,16 @@ class ByteLevelBpeTokenizer(tf.Module):
         ids = self._sentencepiece.tokenize(mapped)  # [pieces, (ids)]: merges stay in a piece
         return pieces.with_flat_values(ids).merge_dims(1, 2)
 
-    def tokenize_words(self, words):
+    def tokenize_words(self, words, text_start=None):
         """words [n] -> int32 RaggedTensor [n, (tokens)]: each word's pieces as
-        it reads inside running text (tagging and QA map labels to words)."""
+        it reads inside running text (tagging and QA map labels to words).
+        text_start: optional bool [n], words that open their text (read as
+        `tokenize` reads a text's start)."""
         # After a space, as mid-sentence: Hugging Face's is_split_into_words
         # with add_prefix_space=True, how RoBERTa taggers are trained.
-        return self.tokenize(tf.strings.join([" ", tf.convert_to_tensor(words, tf.string)]))
+        words = tf.convert_to_tensor(words, tf.string)
+        space = " " if text_start is None else tf.where(text_start, "", " ")
+        return self.tokenize(tf.strings.join([space, words]))
 
     def detokenize(self, ids):
         """int ids [batch, (tokens)] -> strings [batch], special tokens dropped."""

@@ -26,7 +26,7 @@ import tensorflow as tf
 TRUNCATIONS = ("longest_first", "head", "tail", "head+tail")
 
 
-def _pair_lengths(length_a, length_b, budget):
+def pair_lengths(length_a, length_b, budget):
     """Lengths A and B keep under Hugging Face's longest_first."""
     budget = tf.cast(budget, length_a.dtype)  # int64 row lengths, also in graphs
     shorter = tf.minimum(length_a, length_b)
@@ -79,7 +79,7 @@ class InputPacker(tf.Module):
         self.head_length = head_length
         self.pair_separators = pair_separators
 
-    def _head_length(self, budget):
+    def head_length_within(self, budget):
         # Sun et al. keep 128 of 510: a quarter of the budget by default.
         return self.head_length if self.head_length is not None else budget // 4
 
@@ -89,12 +89,12 @@ class InputPacker(tf.Module):
         if ids_b is None:
             budget = self.sequence_length - 2
             keep = tf.minimum(ids_a.row_lengths(), budget)
-            segments = [_cut(ids_a, keep, self.truncation, self._head_length(budget))]
+            segments = [_cut(ids_a, keep, self.truncation, self.head_length_within(budget))]
         else:
             ids_b = tf.cast(_as_ragged(ids_b), tf.int32)
             budget = self.sequence_length - 2 - self.pair_separators
-            keep_a, keep_b = _pair_lengths(ids_a.row_lengths(), ids_b.row_lengths(), budget)
-            head = self._head_length(budget)
+            keep_a, keep_b = pair_lengths(ids_a.row_lengths(), ids_b.row_lengths(), budget)
+            head = self.head_length_within(budget)
             segments = [_cut(ids_a, keep_a, self.truncation, head),
                         _cut(ids_b, keep_b, self.truncation, head)]
         return self._combine(segments)

@@ -40,7 +40,7 @@ def _combining_class():
 
 
 @functools.cache
-def _whitespace():
+def python_whitespace():
     """Python's str.split() whitespace (the reference's remove_space); RE2's \\s is ASCII."""
     return "".join(f"\\x{{{code:X}}}" for code in range(0x110000) if chr(code).isspace())
 
@@ -55,7 +55,7 @@ def albert_normalize(strings, remove_space=True, keep_accents=False, lower_case=
     see `lower_utf8`. SentencePiece's own normalizer (NFKC) runs after.
     """
     if remove_space:
-        strings = tf.strings.regex_replace(strings, f"[{_whitespace()}]+", " ")
+        strings = tf.strings.regex_replace(strings, f"[{python_whitespace()}]+", " ")
         strings = tf.strings.regex_replace(strings, "^ | $", "")
     strings = tf.strings.regex_replace(strings, "``|''", '"')
     if not keep_accents:
@@ -133,9 +133,10 @@ class SentencePieceTokenizer(tf.Module):
                 ids, tf.RaggedTensor) else shift(ids)
         return ids
 
-    def tokenize_words(self, words):
+    def tokenize_words(self, words, text_start=None):
         """words [n] -> int32 RaggedTensor [n, (tokens)]: each word's pieces as
-        it reads inside running text (tagging and QA map labels to words)."""
+        it reads inside running text (tagging and QA map labels to words).
+        text_start (bool [n], words that open their text) changes nothing here."""
         return self.tokenize(words)  # the dummy prefix gives every word its "\u2581"
 
     def detokenize(self, ids):

@@ -159,9 +159,10 @@ class WordPieceTokenizer(tf.Module):
         ids = self._wordpiece.tokenize(words.flat_values)
         return words.with_flat_values(ids).merge_dims(1, 2)
 
-    def tokenize_words(self, words):
+    def tokenize_words(self, words, text_start=None):
         """words [n] -> int32 RaggedTensor [n, (tokens)]: each word's pieces as
-        it reads inside running text (tagging and QA map labels to words)."""
+        it reads inside running text (tagging and QA map labels to words).
+        text_start (bool [n], words that open their text) changes nothing here."""
         return self.tokenize(words)  # WordPiece splits text at whitespace first
 
     def __call__(self, strings):

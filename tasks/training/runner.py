@@ -89,6 +89,9 @@ class RunSettings(loop.TrainingSettings):
                            choices=("default", "mirrored", "multi_worker", "tpu"))
     tpu: str = option("", "TPU address for --strategy=tpu.")
     export_dir: Optional[str] = option(None, "Export the trained model for TF Serving here.")
+    export_quantize: Optional[str] = option(None, "With --export_dir: int8 exports int8 "
+                                            "weights and dynamically quantized activations "
+                                            "(docs/export.md).", choices=("int8",))
     push_to_hub: Optional[str] = option(None, "OWNER/NAME: at the end of the run, upload the "
                                         "trained encoder as a Hugging Face folder with its "
                                         "tokenizer and a model card with the metrics "
@@ -279,6 +282,12 @@ def run(settings):
 
         check_access(settings.push_to_hub)
     strategy = make_strategy(settings.strategy, settings.tpu)
+    if settings.export_quantize:  # fails now, not after the training
+        if not settings.export_dir:
+            raise ValueError("--export_quantize applies to the export: add --export_dir.")
+        from export import quantize
+
+        quantize.check_kernel()
     if settings.export_dir and type(task).serving_spec is Task.serving_spec:
         raise ValueError(f"--export_dir: {task.name} models have no serving signatures yet; "
                          "train without --export_dir (the model is saved in model_dir).")
@@ -328,7 +337,8 @@ def run(settings):
         export.write_spec(spec, settings.model_dir)
     if settings.export_dir and spec is not None:
         if distributed.is_chief(strategy):
-            result["export"] = export.export_model(settings.model_dir, settings.export_dir)
+            result["export"] = export.export_model(settings.model_dir, settings.export_dir,
+                                                   quantize=settings.export_quantize)
             logging.info("Exported for TF Serving: %s", result["export"])
     if settings.push_to_hub and distributed.is_chief(strategy):
         result["pushed"] = zoo.push_to_hub(settings.model_dir, settings.push_to_hub,

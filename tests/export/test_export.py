@@ -7,7 +7,6 @@ libraries, and every signature's outputs are checked against the
 in-process Keras model on the same inputs.
 """
 
-import io
 import os
 
 import keras
@@ -17,7 +16,7 @@ import tensorflow as tf
 
 import export
 import zoo
-from export.verify import call_in_fresh_process
+from export.verify import call_exports_in_fresh_process
 from kerasbert.text import build_wordpiece_vocabulary
 from tasks.base import TaskConfig
 from tests.text_corpus import training_corpus
@@ -68,8 +67,8 @@ def examples(texts, texts_b=None):
     return np.array(serialized, dtype=object)
 
 
-def served(version_dir, texts, texts_b=None, ids=None):
-    """Every signature called in a fresh process on the same inputs."""
+def signature_calls(texts, texts_b=None, ids=None):
+    """The same inputs for every text signature."""
     text_inputs = {"text": np.array(texts, dtype=object)}
     if texts_b is not None:
         text_inputs["text_b"] = np.array(texts_b, dtype=object)
@@ -77,7 +76,7 @@ def served(version_dir, texts, texts_b=None, ids=None):
         "examples": examples(texts, texts_b)}}
     if ids is not None:
         calls["serve_ids"] = {name: np.asarray(value) for name, value in ids.items()}
-    return call_in_fresh_process(version_dir, calls)
+    return calls
 
 
 def assert_close(actual, expected, name):
@@ -85,26 +84,166 @@ def assert_close(actual, expected, name):
                                atol=TOLERANCE, err_msg=name)
 
 
-@pytest.mark.heavy
-@pytest.mark.parametrize("pair", [False, True])
-def test_text_classifier(tmp_path, tokenizer_dir, pair):
+# Every kind's export is built below and all are called in ONE fresh process
+# (TensorFlow loads once): `served[case]` = (model, {signature: outputs}, extra).
+
+def classifier_case(root, tokenizer_dir, pair):
     from tasks.classification import TextClassificationTask
 
     fields = ("text_a", "text_b") if pair else ("text",)
     task = TextClassificationTask(TaskConfig(text_fields=fields, options={
         "labels": ["negative", "neutral", "positive"]}))
-    model, spec = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
+    model, spec = save_task_model(root / "run", task, text_backbone(tokenizer_dir),
                                   tokenizer_dir)
     assert spec.text_inputs == (("text", "text_b") if pair else ("text",))
-    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "clf"))
+    version = export.export_model(str(root / "run"), str(root / "exports" / "clf"))
     assert version.endswith(os.path.join("clf", "1"))
-
     texts_b = TEXTS_B if pair else None
-    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
+    preprocessor = zoo.load_preprocessor(str(root / "run" / "model.keras"),
                                          sequence_length=SEQUENCE)
-    ids = preprocessor(TEXTS, texts_b)
+    ids = {k: v.numpy() for k, v in preprocessor(TEXTS, texts_b).items()}
+    return version, model, signature_calls(TEXTS, texts_b, ids), ids
+
+
+def tagger_case(root, tokenizer_dir):
+    from tasks.tagging import TaggingTask
+
+    task = TaggingTask(TaskConfig(options={"labels": TAGS}))
+    model, _ = save_task_model(root / "run", task, text_backbone(tokenizer_dir), tokenizer_dir)
+    version = export.export_model(str(root / "run"), str(root / "exports" / "ner"))
+    preprocessor = zoo.load_preprocessor(str(root / "run" / "model.keras"),
+                                         sequence_length=SEQUENCE)
+    ids = {k: v.numpy() for k, v in preprocessor(TEXTS).items()}
+    return version, model, signature_calls(TEXTS, ids=ids), (ids, preprocessor)
+
+
+# Question answering: long contexts take several windows (doc_stride 4 at
+# sequence 24); capitals, accents and punctuation come back as written.
+QUESTIONS = TEXTS + ["Who owns it?", "where?"]
+CONTEXTS = TEXTS_B + ["Zürich's Café, near the U.S. border, opened in 1995; its owner: "
+                      "Ångström (née Müller).", "Ça va? " * 12]
+QA_OPTIONS = {"max_answer_length": 5, "doc_stride": 4, "max_query_length": 8,
+              "n_best_size": SEQUENCE, "version_2": False}
+
+
+def qa_case(root, tokenizer_dir, backbone):
+    from tasks.question_answering import QuestionAnsweringTask
+
+    task = QuestionAnsweringTask(TaskConfig(sequence_length=SEQUENCE, options=QA_OPTIONS))
+    model, spec = save_task_model(root / "run", task, backbone, tokenizer_dir)
+    version = export.export_model(str(root / "run"), str(root / "exports" / "qa"))
+    preprocessor = zoo.load_preprocessor(str(root / "run" / "model.keras"),
+                                         sequence_length=SEQUENCE)
+    ids = {k: v.numpy() for k, v in preprocessor(QUESTIONS, CONTEXTS).items()}  # one window
+    questions = [dict(id=str(i), question=q, context=c)
+                 for i, (q, c) in enumerate(zip(QUESTIONS, CONTEXTS))]
+    decoded = task.answer(model, questions, preprocessor, 64, version_2=spec.version_2)
+    windows = np.bincount(build_qa_features(task, questions, preprocessor).example_index)
+    return (version, model, signature_calls(QUESTIONS, CONTEXTS, ids),
+            (ids, preprocessor, decoded, windows))
+
+
+def build_qa_features(task, questions, preprocessor):
+    from tasks.question_answering import build_features
+
+    return build_features(questions, preprocessor.tokenizer, SEQUENCE, task.options.doc_stride,
+                          task.options.max_query_length)
+
+
+def backbone_case(root, tokenizer_dir):
+    # Any checkpoint zoo.load reads serves as a backbone: here a .keras
+    # backbone with its vocabulary beside it, and no serving.json.
+    backbone = text_backbone(tokenizer_dir)
+    folder = root / "backbone"
+    os.makedirs(folder)
+    backbone.save(folder / "model.keras")
+    zoo.save_tokenizer(zoo.load_preprocessor(str(tokenizer_dir)).tokenizer, str(folder))
+    version = export.export_model(str(folder), str(root / "exports" / "encoder"))
+    ids = zoo.load_preprocessor(str(folder / "model.keras"), sequence_length=32)(TEXTS)
+    ids = {k: v.numpy() for k, v in ids.items()}
+    return version, backbone, signature_calls(TEXTS, ids=ids), ids
+
+
+def png_bytes(pixels):
+    return tf.io.encode_png(tf.constant(pixels, tf.uint8)).numpy()
+
+
+def vit_case(root):
+    from tasks.image_classification import ImageClassificationTask
+
+    task = ImageClassificationTask(TaskConfig(options={"labels": ["cat", "dog"],
+                                                       "mean": 0.5, "std": 0.25}))
+    backbone = zoo.build("vit_test_tiny", dropout=0.0)
+    model, spec = save_task_model(root / "run", task, backbone, None)
+    version = export.export_model(str(root / "run"), str(root / "exports" / "vit"))
+    height, width = spec.image_size
+    rng = np.random.default_rng(0)
+    # Three sizes: the export resizes as the training pipeline does.
+    pixels = [rng.integers(0, 256, (h, w, spec.num_channels)) for h, w in
+              ((height, width), (height * 2, width), (7, 5))]
+    encoded = np.array([png_bytes(p) for p in pixels], dtype=object)
+    images = np.stack([(tf.image.resize(p.astype(np.float32), (height, width)).numpy() / 255.0
+                        - 0.5) / 0.25 for p in pixels])
+    example_list = [tf.train.Example(features=tf.train.Features(feature={
+        "image_bytes": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))}))
+        .SerializeToString() for b in encoded]
+    calls = {"serving_default": {"image_bytes": encoded},
+             "serve_ids": {"images": images.astype(np.float32)},
+             "serve_examples": {"examples": np.array(example_list, dtype=object)}}
+    return version, model, calls, images
+
+
+def albert_qa_case(root):
+    # SentencePiece in the graph (tf-text's sentencepiece ops) in the
+    # TensorFlow-only process.
+    from kerasbert.text import build_sentencepiece_model
+
+    os.makedirs(root)
+    model_file = build_sentencepiece_model(training_corpus()[:400], 200,
+                                           str(root / "spiece"), lower_case=True)
+    folder = root / "sp"
+    os.makedirs(folder)
+    os.replace(model_file, folder / "spiece.model")
+    tokenizer = zoo.load_preprocessor(str(folder)).tokenizer
+    assert type(tokenizer).__name__ == "SentencePieceTokenizer"
+    backbone = zoo.build("albert_test_tiny", vocab_size=tokenizer.vocabulary.size, dropout=0.0)
+    return qa_case(root, folder, backbone)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tokenizer_dir):
+    root = tmp_path_factory.mktemp("kinds")
+    cases = {
+        "classifier": classifier_case(root / "clf", tokenizer_dir, pair=False),
+        "pair_classifier": classifier_case(root / "pair", tokenizer_dir, pair=True),
+        "tagger": tagger_case(root / "ner", tokenizer_dir),
+        "qa": qa_case(root / "qa", tokenizer_dir, text_backbone(tokenizer_dir)),
+        "albert_qa": albert_qa_case(root / "albert"),
+        "backbone": backbone_case(root / "encoder", tokenizer_dir),
+        "vit": vit_case(root / "vit"),
+    }
+    from tests.export import test_quantize
+
+    cases["int8_classifier"] = test_quantize.int8_classifier_case(
+        root / "clf", cases["classifier"][1], SEQUENCE)
+    outputs = call_exports_in_fresh_process(
+        {version: calls for version, _, calls, _ in cases.values()})
+    return {name: (model, outputs[version], extra)
+            for name, (version, model, _, extra) in cases.items()}
+
+
+@pytest.mark.heavy
+def test_int8_classifier(served):
+    from tests.export import test_quantize
+
+    test_quantize.check_int8_classifier(*served["int8_classifier"])
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("case", ["classifier", "pair_classifier"])
+def test_text_classifier(served, case):
+    model, outputs, ids = served[case]
     logits = np.asarray(model(ids)["logits"])
-    outputs = served(version, TEXTS, texts_b, ids={k: v.numpy() for k, v in ids.items()})
     for signature in ("serving_default", "serve_ids", "serve_examples"):
         result = outputs[signature]
         assert sorted(result) == ["label", "label_name", "logits", "probabilities"]
@@ -115,27 +254,20 @@ def test_text_classifier(tmp_path, tokenizer_dir, pair):
             ["negative", "neutral", "positive"][i] for i in logits.argmax(-1)]
 
 
-@pytest.mark.heavy
-def test_tagger(tmp_path, tokenizer_dir):
-    from tasks.tagging import TaggingTask
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
-    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-    task = TaggingTask(TaskConfig(options={"labels": tags}))
-    model, _ = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
-                               tokenizer_dir)
-    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "ner"))
-    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
-                                         sequence_length=SEQUENCE)
-    ids = preprocessor(TEXTS)
+
+@pytest.mark.heavy
+def test_tagger(served):
+    model, outputs, (ids, preprocessor) = served["tagger"]
     logits = np.asarray(model(ids)["logits"])
     # A word's tag on its first sub-token; continuations, [CLS], [SEP] and
     # padding get "".
-    tokens = np.array(preprocessor.vocabulary.tokens)[ids["input_word_ids"].numpy()]
-    first_pieces = (ids["input_mask"].numpy() == 1) & ~np.char.startswith(
+    tokens = np.array(preprocessor.vocabulary.tokens)[ids["input_word_ids"]]
+    first_pieces = (ids["input_mask"] == 1) & ~np.char.startswith(
         tokens.astype(str), "##") & ~np.isin(tokens, ["[CLS]", "[SEP]", "[PAD]"])
-    expected_tags = np.where(first_pieces, np.array(tags)[logits.argmax(-1)], "")
+    expected_tags = np.where(first_pieces, np.array(TAGS)[logits.argmax(-1)], "")
     assert (expected_tags != "").sum() >= 10
-    outputs = served(version, TEXTS, ids={k: v.numpy() for k, v in ids.items()})
     for signature, result in outputs.items():
         assert sorted(result) == ["logits", "tag_ids", "tags"]
         assert_close(result["logits"], logits, signature)
@@ -154,82 +286,53 @@ def best_span(start, end, context, max_length):
 
 
 @pytest.mark.heavy
-def test_question_answering(tmp_path, tokenizer_dir):
-    from tasks.question_answering import QuestionAnsweringTask
-
-    task = QuestionAnsweringTask(TaskConfig(options={"max_answer_length": 5}))
-    model, _ = save_task_model(tmp_path / "run", task, text_backbone(tokenizer_dir),
-                               tokenizer_dir)
-    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "qa"))
-    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
-                                         sequence_length=SEQUENCE)
-    questions, contexts = TEXTS, TEXTS_B
-    ids = preprocessor(questions, contexts)
+@pytest.mark.parametrize("case", ["qa", "albert_qa"])
+def test_question_answering(served, case):
+    """Raw text: every window of a long context scored, the answer the task
+    decodes, read from the context's own characters. serve_ids: one packed
+    window, its best span (numpy's exhaustive search: n_best covers it)."""
+    model, outputs, (ids, preprocessor, decoded, windows) = served[case]
+    assert windows.max() >= 4 and windows[QUESTIONS.index("Who owns it?")] >= 2
+    for signature in ("serving_default", "serve_examples"):
+        result = outputs[signature]
+        assert sorted(result) == ["answer", "answer_char_end", "answer_char_start",
+                                  "null_score", "score"]
+        assert [a.decode() for a in result["answer"]] == list(decoded["answer"]), signature
+        for name in ("answer_char_start", "answer_char_end"):
+            np.testing.assert_array_equal(result[name], decoded[name])
+        for name in ("score", "null_score"):
+            assert_close(result[name], decoded[name], signature)
+        for answer, start, end, context in zip(decoded["answer"], result["answer_char_start"],
+                                               result["answer_char_end"], CONTEXTS):
+            assert answer == (context[start:end] if context.strip() else "")
     raw = model(ids)
     start, end = np.asarray(raw["start_logits"]), np.asarray(raw["end_logits"])
-    word_ids = ids["input_word_ids"].numpy()
-    context = (ids["input_type_ids"].numpy() == 1) & (ids["input_mask"].numpy() == 1) & (
+    word_ids = ids["input_word_ids"]
+    context = (ids["input_type_ids"] == 1) & (ids["input_mask"] == 1) & (
         word_ids != preprocessor.vocabulary.id_of("sep"))
-    spans = [best_span(start[b], end[b], context[b], 5) for b in range(len(questions))]
-    answers = [preprocessor.tokenizer.detokenize(word_ids[b, i:j + 1][None]).numpy()[0]
-               if i >= 0 else b"" for b, (i, j) in enumerate(spans)]
-    outputs = served(version, questions, contexts, ids={k: v.numpy() for k, v in ids.items()})
+    spans = [best_span(start[b], end[b], context[b], 5) for b in range(len(QUESTIONS))]
     assert spans[2] == (-1, -1)  # an empty context has no answer
-    for signature, result in outputs.items():
-        assert_close(result["start_logits"], start, signature)
-        assert_close(result["end_logits"], end, signature)
-        np.testing.assert_array_equal(result["answer_start"], [s[0] for s in spans])
-        np.testing.assert_array_equal(result["answer_end"], [s[1] for s in spans])
-        assert list(result["answer"]) == answers
+    result = outputs["serve_ids"]
+    assert_close(result["start_logits"], start, "serve_ids")
+    assert_close(result["end_logits"], end, "serve_ids")
+    np.testing.assert_array_equal(result["answer_start"], [s[0] for s in spans])
+    np.testing.assert_array_equal(result["answer_end"], [s[1] for s in spans])
 
 
 @pytest.mark.heavy
-def test_bare_backbone_checkpoint(tmp_path, tokenizer_dir):
-    # Any checkpoint zoo.load reads serves as a backbone: here a .keras
-    # backbone with its vocabulary beside it, and no serving.json.
-    backbone = text_backbone(tokenizer_dir)
-    folder = tmp_path / "backbone"
-    os.makedirs(folder)
-    backbone.save(folder / "model.keras")
-    zoo.save_tokenizer(zoo.load_preprocessor(str(tokenizer_dir)).tokenizer, str(folder))
-    version = export.export_model(str(folder), str(tmp_path / "exports" / "encoder"))
-    ids = zoo.load_preprocessor(str(folder / "model.keras"), sequence_length=32)(TEXTS)
+def test_bare_backbone_checkpoint(served):
+    backbone, outputs, ids = served["backbone"]
     expected = backbone(ids)
-    outputs = served(version, TEXTS, ids={k: v.numpy() for k, v in ids.items()})
     for signature, result in outputs.items():
         assert sorted(result) == ["pooled_output", "sequence_output"]
         assert_close(result["sequence_output"], expected["sequence_output"], signature)
         assert_close(result["pooled_output"], expected["pooled_output"], signature)
 
 
-def png_bytes(pixels):
-    return tf.io.encode_png(tf.constant(pixels, tf.uint8)).numpy()
-
-
-def test_vit_classifier_serves_image_bytes(tmp_path):
-    from tasks.image_classification import ImageClassificationTask
-
-    task = ImageClassificationTask(TaskConfig(options={"labels": ["cat", "dog"],
-                                                       "mean": 0.5, "std": 0.25}))
-    backbone = zoo.build("vit_test_tiny", dropout=0.0)
-    model, spec = save_task_model(tmp_path / "run", task, backbone, None)
-    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "vit"))
-    height, width = spec.image_size
-    rng = np.random.default_rng(0)
-    # Three sizes: the export resizes as the training pipeline does.
-    pixels = [rng.integers(0, 256, (h, w, spec.num_channels)) for h, w in
-              ((height, width), (height * 2, width), (7, 5))]
-    encoded = np.array([png_bytes(p) for p in pixels], dtype=object)
-    images = np.stack([(tf.image.resize(p.astype(np.float32), (height, width)).numpy() / 255.0
-                        - 0.5) / 0.25 for p in pixels])
+@pytest.mark.heavy
+def test_vit_classifier_serves_image_bytes(served):
+    model, outputs, images = served["vit"]
     logits = np.asarray(model(images)["logits"])
-    example_list = [tf.train.Example(features=tf.train.Features(feature={
-        "image_bytes": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))}))
-        .SerializeToString() for b in encoded]
-    outputs = call_in_fresh_process(version, {
-        "serving_default": {"image_bytes": encoded},
-        "serve_ids": {"images": images.astype(np.float32)},
-        "serve_examples": {"examples": np.array(example_list, dtype=object)}})
     for signature, result in outputs.items():
         assert sorted(result) == ["label", "label_name", "logits", "probabilities"]
         assert_close(result["logits"], logits, signature)
@@ -341,40 +444,3 @@ def test_variables_are_stored_once(tmp_path, tokenizer_dir):
     print(f"variables/ {stored:,} bytes for {weights:,} bytes of float32 weights "
           f"({stored / weights:.3f}x)")
     assert stored <= 1.1 * weights, (stored, weights)
-
-
-@pytest.mark.heavy
-def test_albert_with_sentencepiece_serves_text(tmp_path):
-    # SentencePiece in the graph (tf-text's sentencepiece ops) and its
-    # detokenizer for decoded answers, in the TensorFlow-only process.
-    from kerasbert.text import build_sentencepiece_model
-    from tasks.question_answering import QuestionAnsweringTask
-
-    model_file = build_sentencepiece_model(training_corpus()[:400], 200,
-                                           str(tmp_path / "spiece"), lower_case=True)
-    folder = tmp_path / "sp"
-    os.makedirs(folder)
-    os.replace(model_file, folder / "spiece.model")
-    tokenizer = zoo.load_preprocessor(str(folder)).tokenizer
-    assert type(tokenizer).__name__ == "SentencePieceTokenizer"
-    backbone = zoo.build("albert_test_tiny", vocab_size=tokenizer.vocabulary.size, dropout=0.0)
-    task = QuestionAnsweringTask(TaskConfig(options={"max_answer_length": 5}))
-    model, _ = save_task_model(tmp_path / "run", task, backbone, folder)
-    version = export.export_model(str(tmp_path / "run"), str(tmp_path / "exports" / "qa"))
-    preprocessor = zoo.load_preprocessor(str(tmp_path / "run" / "model.keras"),
-                                         sequence_length=SEQUENCE)
-    ids = preprocessor(TEXTS, TEXTS_B)
-    raw = model(ids)
-    start, end = np.asarray(raw["start_logits"]), np.asarray(raw["end_logits"])
-    word_ids = ids["input_word_ids"].numpy()
-    context = (ids["input_type_ids"].numpy() == 1) & (ids["input_mask"].numpy() == 1) & (
-        word_ids != preprocessor.vocabulary.id_of("sep"))
-    spans = [best_span(start[b], end[b], context[b], 5) for b in range(len(TEXTS))]
-    answers = [preprocessor.tokenizer.detokenize(word_ids[b, i:j + 1][None]).numpy()[0]
-               if i >= 0 else b"" for b, (i, j) in enumerate(spans)]
-    assert any(answers)
-    outputs = served(version, TEXTS, TEXTS_B, ids={k: v.numpy() for k, v in ids.items()})
-    for signature, result in outputs.items():
-        assert_close(result["start_logits"], start, signature)
-        np.testing.assert_array_equal(result["answer_start"], [s[0] for s in spans])
-        assert list(result["answer"]) == answers

@@ -10,7 +10,7 @@ from kerasbert import keras_internals
 ROOT = pathlib.Path(__file__).parents[2]
 PRIVATE = re.compile(r"_keras_history|_distribute_strategy|_jit_compile|"
                      r"_aggregate_additional_loss|_maybe_symbolic_build|_get_variable_index|"
-                     r"_momentums|_velocities|_use_weight_decay")
+                     r"_momentums|_velocities|_use_weight_decay|_flatten_layers")
 
 
 def test_only_keras_internals_names_keras_privates():

@@ -124,3 +124,60 @@ def story_corruption(folder, train=600, validation=300, seed=0):
             rows.append([" ".join(pair[0]), " ".join(pair[1]), label])
         _write(folder, split, ["text_a", "text_b", "label"], rows)
     return folder
+
+
+_ACCENTED = str.maketrans("aeiou", "áéïöü")
+
+
+def _styled(word, rng):
+    """`word` as running text writes it (two words in five): capitalized,
+    accented, possessive or hyphenated."""
+    style = rng.randrange(10)
+    if style == 0:
+        return word.capitalize()
+    if style == 1:
+        return word.translate(_ACCENTED)
+    if style == 2:
+        return word + "'s"
+    if style == 3:
+        return word + "-" + word.upper()
+    return word
+
+
+def long_reading_examples(count, seed, sentences=15, unanswerable_fraction=0.25, styled=True):
+    """`tasks.data.squad.synthetic_examples`' reading task ("what follows |
+    precedes MARKER ?") over long contexts: `sentences` sentences (three or
+    more windows at sequence length 32), the marker sentence last, so the
+    answer sits in the last window; words, answers included, written with
+    capitals, accents, apostrophes and hyphens ("Moon", "snöw", "tree's",
+    "fish-FISH") when `styled`. A fraction of the questions have no marker
+    sentence."""
+    from tasks.data import squad
+
+    rng = random.Random(seed)
+    style = _styled if styled else (lambda word, rng: word)  # plain: the task's own spelling
+    examples = []
+    for index in range(count):
+        words = []
+        for _ in range(sentences - 1):
+            words += [style(rng.choice(squad.FILLERS), rng)
+                      for _ in range(rng.randint(2, 5))] + ["."]
+        marker = rng.choice(squad.MARKERS)
+        follows = rng.random() < 0.5
+        impossible = rng.random() < unanswerable_fraction
+        before = [style(rng.choice(squad.FILLERS), rng) for _ in range(rng.randint(1, 2))]
+        after = [style(rng.choice(squad.FILLERS), rng) for _ in range(rng.randint(1, 2))]
+        first = len(words) + (len(before) + 1 if follows else 0)
+        if not impossible:
+            words += before + [marker] + after + ["."]
+        context = " ".join(words)
+        example = dict(id=f"long-{'styled' if styled else 'plain'}-{seed}-{index}",
+                       question=f"what {'follows' if follows else 'precedes'} {marker} ?",
+                       context=context, answers=[], answer_starts=[], is_impossible=impossible)
+        if not impossible:
+            text = " ".join(after if follows else before)
+            start = len(" ".join(words[:first] + [""]))
+            assert context[start:start + len(text)] == text
+            example.update(answers=[text], answer_starts=[start])
+        examples.append(example)
+    return examples

@@ -118,7 +118,7 @@ def trained(tmp_path_factory):
         qa = run("question_answering", folder, base / "qa", QA_EPOCHS,
                  options=QA_OPTIONS, export_dir=str(base / "exports" / "qa"))
         multilabel = run("multilabel", folder, base / "multilabel", None, data=str(colors),
-                         train_steps=300)
+                         train_steps=450)
         results[family] = (base, tagging, qa, multilabel)
     return results
 
@@ -156,9 +156,11 @@ def test_question_answering_learns_synthetic_reading(trained, family):
 def test_exports_serve_raw_text_in_a_fresh_process(trained):
     """Raw text in, in a process with only TensorFlow and tensorflow-text's
     ops: each tagger gives every word the tag the task predicts for it
-    (RoBERTa's first word included: the run saved add_prefix_space), each
-    QA model the answer the task decodes (question and context packed in
-    the graph, `</s></s>` between them for RoBERTa and XLM-R)."""
+    (RoBERTa's first word included: the run saved add_prefix_space); each
+    QA model gives the task's decoding (answer text, character offsets,
+    score, null score) on the held-out split and on long contexts (three or
+    more windows, answer in the last, capitals, accents and punctuation:
+    `synthetic.long_reading_examples`), all windows of a context in one call."""
     from tasks.base import TaskConfig
     from tasks.question_answering import QuestionAnsweringTask
     from tasks.tagging import TaggingTask
@@ -166,7 +168,9 @@ def test_exports_serve_raw_text_in_a_fresh_process(trained):
     held_out = conll.synthetic("validation")[:8]  # the tagging runs' eval split
     texts = np.array([" ".join(example["tokens"]) for example in held_out], dtype=object)
     qa_task = QuestionAnsweringTask(TaskConfig(data="", sequence_length=32, options=QA_OPTIONS))
-    questions = qa_task.examples("validation")[:12]
+    questions = (qa_task.examples("validation")
+                 + synthetic.long_reading_examples(40, seed=7, styled=False)
+                 + synthetic.long_reading_examples(40, seed=8))
     calls = {}
     for family in FAMILIES:
         calls[trained[family][1]["export"]] = {"serving_default": {"text": texts}}
@@ -186,18 +190,51 @@ def test_exports_serve_raw_text_in_a_fresh_process(trained):
         tags = served[tagging["export"]]["serving_default"]["tags"].astype(str)
         got = [[tag for tag in row if tag] for row in tags]
         assert got == expected, family
+        check_served_answers(family, qa_task, base / "qa", questions,
+                             served[qa["export"]]["serving_default"])
 
-        # QA: compared where the task reads the context in one window and
-        # answers (the export reads one window and always picks a span).
-        preprocessor = zoo.load_preprocessor(str(base / "qa" / "model.keras"), sequence_length=32)
-        model = keras.saving.load_model(base / "qa" / "model.keras")
-        answers = qa_task.predict_answers(model, "validation", preprocessor, batch_size=64)
-        windows = np.bincount(qa_task.features("validation", preprocessor).example_index)
-        served_answers = served[qa["export"]]["serving_default"]["answer"]
-        compared = [(answers[e["id"]], served_answers[i].decode().strip())
-                    for i, e in enumerate(questions) if windows[i] == 1 and answers[e["id"]]]
-        assert len(compared) >= 4, family
-        assert [task for task, _ in compared] == [export for _, export in compared], family
+
+def check_served_answers(family, task, model_dir, questions, served):
+    """The served QA outputs equal the task's decoding of the same questions."""
+    preprocessor = zoo.load_preprocessor(str(model_dir / "model.keras"), sequence_length=32)
+    model = keras.saving.load_model(model_dir / "model.keras")
+    decoded = task.answer(model, questions, preprocessor, 64, version_2=True)
+    answers = served["answer"].astype(object)
+    answers = np.array([answer.decode("utf-8") for answer in answers], dtype=object)
+    same = ((answers == decoded["answer"])
+            & (served["answer_char_start"] == decoded["answer_char_start"])
+            & (served["answer_char_end"] == decoded["answer_char_end"]))
+    assert same.all(), (family, [(q["id"], a, d) for q, a, d, ok in zip(
+        questions, answers, decoded["answer"], same) if not ok][:5])
+    for name in ("score", "null_score"):
+        np.testing.assert_allclose(served[name], decoded[name], atol=1e-4, err_msg=family)
+    for answer, start, end, question in zip(answers, served["answer_char_start"],
+                                            served["answer_char_end"], questions):
+        assert answer == (question["context"][start:end] if start >= 0 else "")
+
+    # Long contexts: three or more windows, the answer in the last.
+    for kind in ("plain", "styled"):
+        long = [i for i, q in enumerate(questions) if q["id"].startswith(f"long-{kind}")]
+        windows = np.bincount(build_long_features(task, [questions[i] for i in long],
+                                                  preprocessor).example_index)
+        assert windows.min() >= 3, (family, windows)
+        answerable = [i for i in long if not questions[i]["is_impossible"]]
+        right = np.mean([answers[i] == questions[i]["answers"][0] for i in answerable])
+        silent = np.mean([answers[i] == "" for i in long if questions[i]["is_impossible"]])
+        print(f"{family}: {kind} long contexts ({windows.min()}-{windows.max()} windows) "
+              f"answered right {right:.2f}, no-answer questions answered \"\" {silent:.2f}")
+        if kind == "plain":  # the task's own words: what the model learned to read
+            # Trained on contexts of one or two windows. Measured: right 0.59-0.71
+            # (RoBERTa), 0.68 (XLM-R), 0.94 (ELECTRA); no-answer 1.0. Styled
+            # words the tokenizers never saw: right 0.35-0.69, no-answer 0.36-0.79.
+            assert right >= 0.4 and silent >= 0.9, (family, right, silent)
+
+
+def build_long_features(task, examples, preprocessor):
+    from tasks.question_answering import build_features
+
+    return build_features(examples, preprocessor.tokenizer, preprocessor.sequence_length,
+                          task.options.doc_stride, task.options.max_query_length)
 
 
 @pytest.mark.heavy
@@ -207,7 +244,8 @@ def test_multilabel_classification_reads_the_text(trained, family):
     RoBERTa's and XLM-R's was never trained) learns the colors named in a
     text, any subset.
     Predicting every color scores micro-F1 ~0.67; measured 1.0 after 300
-    steps (0.74 on RoBERTa's untrained pooler after 600)."""
+    steps (0.74 on RoBERTa's untrained pooler after 600), but one run on a
+    loaded machine left RoBERTa at 0.84 after 300: 450 are run."""
     scores = trained[family][3]["final"]
     print(f"{family}: multi-label {scores}")
     assert scores["micro_f1"] > 0.9

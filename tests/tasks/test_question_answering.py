@@ -36,8 +36,8 @@ def tokenizer():
 # Features.
 
 def test_context_tokens_know_their_characters(tokenizer):
-    (ids, spans), (ids_2, spans_2), (ids_3, spans_3) = tokenize_contexts(
-        tokenizer, [CONTEXT, "Café  qqq the", "猫cat"])
+    (ids, spans), (ids_2, spans_2), (ids_3, spans_3), (ids_4, spans_4) = tokenize_contexts(
+        tokenizer, [CONTEXT, "Café  qqq the", "猫cat", "naïve\u00a0Cat\u3000the\u2028猫"])
     assert ids.tolist() == CONTEXT_IDS
     assert spans.tolist() == [[0, 3], [4, 7], [8, 11], [12, 13], [13, 15], [15, 17], [17, 18],
                               [18, 22], [22, 23], [24, 28], [28, 31], [31, 32]]
@@ -47,6 +47,10 @@ def test_context_tokens_know_their_characters(tokenizer):
     # CJK characters are words of their own inside a whitespace word.
     assert ids_3.tolist() == [21, 9]
     assert spans_3.tolist() == [[0, 1], [1, 4]]
+    # Offsets count characters, not bytes; Unicode whitespace separates words
+    # as Python's str.split does.
+    assert ids_4.tolist() == [1, 9, 8, 21]
+    assert spans_4.tolist() == [[0, 5], [6, 9], [10, 13], [14, 15]]
     # Answers in characters -> tokens, also inside a word's pieces.
     assert answer_token_span(spans, 13, "1995") == (4, 5)
     assert answer_token_span(spans, 12, "(1995") == (3, 5)

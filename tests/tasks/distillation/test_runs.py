@@ -1,8 +1,6 @@
 """The three distillation tasks through the runner: teachers from every
 source, the student afterwards, resume, frozen teacher, flags and errors."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -245,11 +243,7 @@ def test_prediction_only_distillation_takes_any_student(tmp_path, classification
     assert result["step"] == 4 and "retention" in result["final"]
 
 
-def test_refusals_before_any_training(tmp_path, classification_teacher):
-    with pytest.raises(ValueError, match="multiple_choice models have no serving"):
-        run(tmp_path, "mc", task="multiple_choice", model="bert_test_tiny",
-            export_dir=str(tmp_path / "exports" / "mc"))
-    assert not os.path.exists(tmp_path / "mc" / "checkpoints")
+def test_refusals_before_any_training():
     from tasks.distillation.tinybert import TinyBertTaskDistillationTask
 
     with pytest.raises(ValueError, match="tag alignment"):
