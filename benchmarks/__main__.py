@@ -1,6 +1,7 @@
 """The benchmark suite: every performance figure (docs/performance.md), its target, pass or short.
 
-    python -m benchmarks [--suite=all|inference|training|first_step|bucketing|export|tokenization|serving]
+    python -m benchmarks [--suite=all|inference|training|first_step|bucketing|export|tokenization|
+                          serving]
         [--quick] [--output_dir=benchmarks/results]
 
 Each measurement runs in its own fresh process (`python -m benchmarks.<x>`,

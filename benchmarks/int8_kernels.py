@@ -89,7 +89,8 @@ def sides(rows, depth, units):
         "QuantizedMatMulWithBiasAndDequantize (oneDNN, per tensor)": (onednn_per_tensor, False),
         "_QuantizedMatMul (oneDNN, per channel)": (lambda: int8_matmul(x, w8, scale), False),
     }
-    int32_range = dict(output_quantization_min_val=-2 ** 31, output_quantization_max_val=2 ** 31 - 1)
+    int32_range = dict(output_quantization_min_val=-2 ** 31,
+                       output_quantization_max_val=2 ** 31 - 1)
     reference = {
         "UniformQuantizedDot": lambda: tf.raw_ops.UniformQuantizedDot(
             lhs=tf.bitcast(to_int8(x)[0], tf.qint8), rhs=tf.bitcast(w8, tf.qint8),

@@ -17,8 +17,8 @@ abs-max schemes). Its Dense forward is not used: it multiplies with
 `tf.matmul` on int8 tensors, which TensorFlow runs on Eigen, slower than
 float32 here (docs/export.md has the figures). TensorFlow's oneDNN kernel
 `_QuantizedMatMul` (VNNI int8 dot products, weights reordered once and
-cached) is ~3x float32 on the same matmul, so each quantized Dense layer
-calls it instead. The kernel is part of TensorFlow's x86-64 builds with
+cached) is 2.7x float32 on the same matmul here, so each quantized Dense
+layer calls it instead. The kernel is part of TensorFlow's x86-64 builds with
 oneDNN (the Linux pip packages); a SavedModel using it needs such a build
 to serve (`check_kernel` says so before exporting).
 """
@@ -30,13 +30,12 @@ import tensorflow as tf
 from tensorflow.python.framework import kernels, op_def_library
 
 from kerasbert import keras_internals
-from kerasbert.layers.activations import TANH_GELU_NAMES
 from kerasbert.layers import (MaskedLMHead, SharedTextEmbeddings, TextEmbeddings,
                               TiedMaskedLMHead, TransformerBlock)
+from kerasbert.layers.activations import EXACT_GELU
 
 MODES = ("int8",)
 KERNEL = "_QuantizedMatMul"
-PER_SEQUENCE = False  # EXPERIMENT
 # Layers that read the token table directly: the table stays float32 beside them.
 _TABLE_READERS = (MaskedLMHead, TiedMaskedLMHead, SharedTextEmbeddings)
 
@@ -51,81 +50,65 @@ def check_kernel():
             "--quantize.")
 
 
-def _onednn_matmul(quantized, kernel, kernel_scale, bias, input_range, fused=()):
-    """oneDNN's int8 x int8 product of `quantized` (int8 [n, k], read as
-    `quantized * input_range / 127`) and an int8 kernel [k, units] (Keras'
-    per-output-channel `kernel_scale`: kernel = round(w * scale)), plus
-    `bias`, then the `fused` activation, all in the kernel: float32 [n, units]."""
-    weight_range = 127.0 / tf.cast(kernel_scale, tf.float32)  # SCALED: scale = range / 127
-    inputs = [tf.bitcast(quantized, tf.qint8), tf.bitcast(kernel, tf.qint8), bias,
-              -input_range, input_range, -weight_range, weight_range]
+def int8_matmul(rows, kernel, kernel_scale, output_scale=1.0):
+    """float32 [n, k] x int8 kernel [k, units] -> float32 [n, units].
+
+    kernel_scale [units]: Keras' per-output-channel scale (kernel = round(w *
+    scale)), applied by the kernel. Each row of `rows` is quantized with its
+    own abs-max scale, applied after the kernel (which takes one input scale
+    per call); `output_scale` multiplies the product in the same pass.
+    """
+    row_range = tf.maximum(tf.reduce_max(tf.abs(rows), axis=-1, keepdims=True), 1e-30)
+    # |rows * 127 / range| <= 127: the cast cannot overflow.
+    quantized = tf.cast(tf.round(rows * (127.0 / row_range)), tf.int8)
+    weight_range = 127.0 / tf.cast(kernel_scale, tf.float32)
+    inputs = [tf.bitcast(quantized, tf.qint8), tf.bitcast(kernel, tf.qint8),
+              tf.zeros([kernel.shape[-1]]),
+              # SCALED mode: scale = range / 127, so the int8 rows are read as
+              # they are and output channel j is multiplied by its weight scale.
+              tf.constant(-127.0), tf.constant(127.0), -weight_range, weight_range]
     # The kernel has no tf.raw_ops wrapper (its name starts with "_"); this is
     # what every generated wrapper calls.
     _, _, operation, _ = op_def_library._apply_op_helper(
         KERNEL, name="Int8MatMul", device_inputs=inputs, host_inputs=[],
         Tdevice_outputs=[tf.float32], Thost_outputs=[], T1=tf.qint8, T2=tf.qint8,
-        Tbias=tf.float32, Tout=tf.float32, U=tf.float32,
-        fused_ops=["BiasAdd", *fused, "Dequantize"], input_quant_mode="SCALED",
-        output_quant_mode="SCALED", transpose_a=False, transpose_b=False,
-        is_weight_const=True, is_bias_const=True, leakyrelu_alpha=0.2)
-    return operation.outputs[0]
-
-
-def _to_int8(values, value_range):
-    # |values * 127 / range| <= 127: the cast cannot overflow.
-    return tf.cast(tf.round(values * (127.0 / value_range)), tf.int8)
-
-
-def int8_matmul(rows, kernel, kernel_scale):
-    """float32 [n, k] x int8 kernel [k, units] -> float32 [n, units], each row
-    quantized with its own abs-max scale (applied after the kernel: it takes
-    one input scale per call)."""
-    row_range = tf.maximum(tf.reduce_max(tf.abs(rows), axis=-1, keepdims=True), 1e-30)
-    product = _onednn_matmul(_to_int8(rows, row_range), kernel, kernel_scale,
-                             tf.zeros([kernel.shape[-1]]), tf.constant(127.0))
-    return product * (row_range / 127.0)
-
-
-def int8_sequence_matmul(sequences, kernel, kernel_scale, bias, activation):
-    """activation(float32 [batch, length, k] x int8 kernel + bias): each
-    sequence quantized with its own abs-max scale, one kernel call per
-    sequence, so the bias and `activation` ("GeluExact", "GeluApproximate",
-    "Relu") run inside oneDNN's kernel instead of as separate passes."""
-
-    def one(sequence):
-        sequence_range = tf.maximum(tf.reduce_max(tf.abs(sequence)), 1e-30)
-        return _onednn_matmul(_to_int8(sequence, sequence_range), kernel, kernel_scale, bias,
-                              sequence_range, [activation] if activation else [])
-
-    return tf.map_fn(one, sequences, fn_output_signature=tf.TensorSpec(
-        [sequences.shape[1], kernel.shape[-1]], tf.float32))
+        Tbias=tf.float32, Tout=tf.float32, U=tf.float32, fused_ops=["BiasAdd", "Dequantize"],
+        input_quant_mode="SCALED", output_quant_mode="SCALED", transpose_a=False,
+        transpose_b=False, is_weight_const=True, is_bias_const=True, leakyrelu_alpha=0.2)
+    return operation.outputs[0] * (row_range * (output_scale / 127.0))
 
 
 # Graph mode always: the kernel has no eager wrapper, and in a SavedModel the
-# functions are inlined into each signature.
+# function is inlined into each signature.
 _int8_matmul = tf.function(int8_matmul)
-_int8_sequence_matmul = tf.function(int8_sequence_matmul)
 
-# The block's activation -> the kernel's fused one.
-_FUSED_ACTIVATIONS = {"gelu": "GeluExact", "relu": "Relu",
-                      **{name: "GeluApproximate" for name in TANH_GELU_NAMES}}
+# The feed-forward's exact GELU, 0.5 t (1 + erf(t / sqrt 2)), is five passes
+# over [tokens, intermediate] in TensorFlow (oneDNN fuses it into float32
+# matmuls, not into this int8 path): 6.3 ms on BERT-base's [1024, 3072]
+# here, per layer. So the first layer
+# scales its output by 1 / sqrt 2 in the rescaling it does anyway and
+# returns u (1 + erf(u)) = sqrt 2 GELU(t), three passes (3.3 ms, same run);
+# the second layer multiplies its product by 1 / sqrt 2 in its own
+# rescaling.
+_SQRT_HALF = 0.7071067811865476
 
 
-def _int8_dense_call(layer, activation=None):
-    """The forward of a Dense `layer` after Keras' quantize("int8"), on
-    oneDNN; `activation` (a fused name) applied in the kernel, per sequence."""
+def _int8_dense_call(layer, scaled_gelu=False, after_scaled_gelu=False):
+    """The forward of a Dense `layer` after Keras' quantize("int8"), on oneDNN.
+
+    scaled_gelu: return sqrt 2 x the exact GELU of the output (see above);
+    after_scaled_gelu: the inputs are such an output."""
 
     def call(inputs, training=None):
         x = tf.cast(inputs, tf.float32)
-        kernel = tf.convert_to_tensor(layer.kernel)
-        scale = tf.convert_to_tensor(layer.kernel_scale)
-        bias = (tf.cast(layer.bias, tf.float32) if layer.bias is not None
-                else tf.zeros([layer.units]))
-        if activation is not None or PER_SEQUENCE:
-            y = _int8_sequence_matmul(x, kernel, scale, bias, activation)
-        else:
-            y = _int8_matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel, scale) + bias
-            y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], [layer.units]], axis=0))
+        scale = _SQRT_HALF if scaled_gelu or after_scaled_gelu else 1.0
+        y = _int8_matmul(tf.reshape(x, [-1, x.shape[-1]]), tf.convert_to_tensor(layer.kernel),
+                         tf.convert_to_tensor(layer.kernel_scale), scale)
+        if layer.bias is not None:
+            y = y + tf.cast(layer.bias, tf.float32) * (_SQRT_HALF if scaled_gelu else 1.0)
+        if scaled_gelu:
+            y = y * (1.0 + tf.math.erf(y))
+        y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], [layer.units]], axis=0))
         y.set_shape(x.shape[:-1] + [layer.units])
         return tf.cast(layer.activation(y), layer.compute_dtype)
 
@@ -165,24 +148,28 @@ def quantize_model(model, mode="int8"):
                          "without --quantize.")
     chosen = {id(layer) for layer in layers}
     # Keras runs a full gc.collect() for each float kernel it drops: ~0.5 s
-    # each with TensorFlow's objects alive (a minute for BERT-base). Frozen
-    # objects are skipped by the collector; those made since are still seen.
+    # each with TensorFlow's objects alive (6.2 s of bert_test_tiny's 13;
+    # BERT-base drops 73). Frozen objects are skipped by the collector;
+    # those made since are still seen.
     gc.freeze()
     try:
         quantized.quantize(mode, filters=lambda layer: id(layer) in chosen)
     finally:
         gc.unfreeze()
     # Keras calls `quantized_call` for a quantized layer (the Embedding keeps
-    # Keras' own: a gather and a multiply). The feed-forward's first layer
-    # takes its block's activation into the kernel.
-    fused = {}
+    # Keras' own: a gather and a multiply).
+    calls = {id(layer): _int8_dense_call(layer) for layer in layers
+             if isinstance(layer, keras.layers.Dense)}
     for block in keras_internals.sublayers(quantized):
-        if isinstance(block, TransformerBlock) and block.activation in _FUSED_ACTIVATIONS:
-            fused[id(block.intermediate)] = _FUSED_ACTIVATIONS[block.activation]
-            block.activation_fn = keras.activations.linear
+        if isinstance(block, TransformerBlock) and block.activation == EXACT_GELU:
+            calls[id(block.intermediate)] = _int8_dense_call(block.intermediate,
+                                                             scaled_gelu=True)
+            calls[id(block.output_dense)] = _int8_dense_call(block.output_dense,
+                                                             after_scaled_gelu=True)
+            block.activation_fn = keras.activations.linear  # done in `intermediate`
     for layer in layers:
-        if isinstance(layer, keras.layers.Dense):
-            layer.quantized_call = _int8_dense_call(layer, fused.get(id(layer)))
+        if id(layer) in calls:
+            layer.quantized_call = calls[id(layer)]
     # XLA has no kernel for oneDNN's int8 matmul: predict() runs a plain graph.
     quantized.jit_compile = False
     return quantized

@@ -14,7 +14,9 @@ model:
                     features as serving_default (text/text_b or image_bytes)
 
 Every signature returns the same named outputs for its kind (see
-`named_outputs`). Multiple choice (text + choices [batch, n]) has its own
+`named_outputs`), but for question answering: raw text is answered over
+every window of its context (export/spans.py), one packed window in
+serve_ids gets that window's best span. Multiple choice (text + choices [batch, n]) has its own
 signatures in export/choices.py.
 """
 

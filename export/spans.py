@@ -23,6 +23,11 @@ from kerasbert.text import windows
 
 def answer_questions(spec, call_model, tokenizer, questions, contexts):
     """questions, contexts [batch] strings -> the named outputs above."""
+    check = tf.debugging.assert_equal(
+        tf.shape(questions), tf.shape(contexts),
+        message="text (the questions) and text_b (their contexts) need one context per question")
+    with tf.control_dependencies([check]):
+        contexts = tf.identity(contexts)
     context_ids, spans = windows.context_tokens(tokenizer, contexts)
     packed = windows.pack_windows(
         tokenizer.tokenize(questions), context_ids, spec.sequence_length, spec.doc_stride,

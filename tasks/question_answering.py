@@ -110,25 +110,16 @@ def answer_token_span(spans, answer_start, answer_text):
     return (first, last) if first <= last else None
 
 
-def window_starts(num_tokens, window, doc_stride):
-    """Start of each context window: `window` tokens, `doc_stride` of overlap
-    (what `kerasbert.text.windows.pack_windows` computes in the graph)."""
-    if num_tokens > window and doc_stride >= window:
-        raise ValueError(
-            f"doc_stride={doc_stride} must be smaller than the {window} context tokens a "
-            "window holds here; lower doc_stride or raise sequence_length.")
-    starts = [0]
-    while starts[-1] + window < num_tokens:
-        starts.append(starts[-1] + window - doc_stride)
-    return starts
-
-
-def build_features(examples, tokenizer, sequence_length, doc_stride=128, max_query_length=64):
+def build_features(examples, tokenizer, sequence_length, doc_stride=None, max_query_length=64):
     """Examples -> SquadFeatures: one row per (question, context window), packed
     by `kerasbert.text.windows.pack_windows` (what the export serves).
 
     Labels use an example's first answer (SQuAD's training sets have one).
     """
+    if not examples:
+        raise ValueError("No question-answering examples: an empty split or file?")
+    if doc_stride is None:
+        doc_stride = windows.default_doc_stride(sequence_length)
     separators = getattr(tokenizer, "pair_separators", 1)
     parts, token_spans = [], []
     for begin in range(0, len(examples), CHUNK):
@@ -197,8 +188,9 @@ def decode_predictions(examples, features, start_logits, end_logits, n_best_size
 
 @dataclasses.dataclass
 class QuestionAnsweringOptions:
-    doc_stride: int = option(128, "question_answering: tokens between the starts of a long "
-                             "context's windows.")
+    doc_stride: Optional[int] = option(None, "question_answering: tokens two consecutive "
+                                       "windows of a long context share; default: a third "
+                                       "of --sequence_length, at most 128.")
     max_query_length: int = option(64, "question_answering: question tokens kept.")
     n_best_size: int = option(20, "question_answering: start and end candidates per window "
                               "when reading the answer.")
@@ -206,9 +198,9 @@ class QuestionAnsweringOptions:
                                     "the export's).")
     null_score_threshold: float = option(0.0, "question_answering, SQuAD 2.0: answer \"\" when "
                                          "null score - best span score exceeds this.")
-    version_2: Optional[bool] = option(None, "question_answering: SQuAD 2.0 scoring (no-answer "
-                                       "questions); default: when the split has unanswerable "
-                                       "questions.")
+    version_2: Optional[bool] = option(None, "question_answering: SQuAD 2.0 decoding and "
+                                       "scoring (no-answer questions); default: when the "
+                                       "training split has unanswerable questions.")
     tfds_data_dir: Optional[str] = option(None, "question_answering: TFDS data_dir of --data "
                                           "(a prepared squad dataset).")
 
@@ -233,22 +225,33 @@ class QuestionAnsweringTask(Task):
         return ServingSpec(kind="span", text_inputs=("text", "text_b"),
                            sequence_length=sequence_length, truncation=truncation,
                            max_answer_length=options.max_answer_length,
-                           doc_stride=options.doc_stride,
+                           doc_stride=self.doc_stride(sequence_length),
                            max_query_length=options.max_query_length,
                            n_best_size=options.n_best_size,
-                           version_2=self.version_2(self.config.train_split),
+                           version_2=self.version_2(),
                            null_score_threshold=options.null_score_threshold)
 
-    def version_2(self, split):
-        """SQuAD 2.0 scoring: the option, or whether the split has unanswerable questions."""
+    def version_2(self):
+        """SQuAD 2.0 decoding and scoring: the option, or whether the training
+        split has unanswerable questions (the export decodes the same way)."""
         if self.options.version_2 is not None:
             return bool(self.options.version_2)
-        return any(example["is_impossible"] for example in self.examples(split))
+        return any(example["is_impossible"]
+                   for example in self.examples(self.config.train_split))
+
+    def doc_stride(self, sequence_length):
+        """--doc_stride, or its default for this sequence length."""
+        if self.options.doc_stride is None:
+            return windows.default_doc_stride(sequence_length)
+        return self.options.doc_stride
 
     def __init__(self, config):
         super().__init__(config)
         self._examples = {}
         self._features = {}
+        # A stride no window can take fails now, not at the first long context.
+        windows.check_windowing(config.sequence_length, self.doc_stride(config.sequence_length),
+                                self.options.max_query_length)
 
     def examples(self, split):
         if split not in self._examples:
@@ -276,7 +279,7 @@ class QuestionAnsweringTask(Task):
         if cached is None or cached[0] is not preprocessor.tokenizer:
             features = build_features(
                 self.examples(split), preprocessor.tokenizer, preprocessor.sequence_length,
-                self.options.doc_stride, self.options.max_query_length)
+                self.doc_stride(preprocessor.sequence_length), self.options.max_query_length)
             cached = self._features[key] = (preprocessor.tokenizer, features)
         return cached[1]
 
@@ -320,8 +323,9 @@ class QuestionAnsweringTask(Task):
     def predict_answers(self, model, split, preprocessor, batch_size):
         """{example id: predicted answer text} ("" for no answer)."""
         examples = self.examples(split)
-        answers = self.answer(model, examples, preprocessor, batch_size, version_2=self.version_2(
-            split), features=self.features(split, preprocessor))["answer"]
+        answers = self.answer(model, examples, preprocessor, batch_size,
+                              version_2=self.version_2(),
+                              features=self.features(split, preprocessor))["answer"]
         return {example["id"]: answer for example, answer in zip(examples, answers)}
 
     def answer(self, model, examples, preprocessor, batch_size, version_2, features=None):
@@ -329,7 +333,8 @@ class QuestionAnsweringTask(Task):
         `decode_predictions` (answer, character offsets, score, null score)."""
         if features is None:
             features = build_features(examples, preprocessor.tokenizer,
-                                      preprocessor.sequence_length, self.options.doc_stride,
+                                      preprocessor.sequence_length,
+                                      self.doc_stride(preprocessor.sequence_length),
                                       self.options.max_query_length)
         outputs = model.predict(features.inputs, batch_size=batch_size, verbose=0)
         return decode_predictions(

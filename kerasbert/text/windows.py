@@ -29,12 +29,34 @@ the lowest start_logit[0] + end_logit[0] over the example's windows, and the
 answer is "" when null score - best span score > `null_score_threshold`.
 """
 
+import functools
+
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from kerasbert.text.sentencepiece import python_whitespace
 
 NO_SCORE = -3.0e38  # the score of "no possible span" (an empty context)
+MOST_SPECIALS = 4  # <s> question </s></s> window </s>: fairseq pairs have the most
+
+
+def default_doc_stride(sequence_length):
+    """Overlap of consecutive windows when none is set: a third of the
+    sequence, at most 128 (run_squad.py's and Hugging Face's 128 at 384)."""
+    return min(128, sequence_length // 3)
+
+
+def check_windowing(sequence_length, doc_stride, max_query_length):
+    """Raises ValueError when a question of max_query_length tokens would
+    leave a window no larger than doc_stride (it could never move on)."""
+    smallest = sequence_length - max_query_length - MOST_SPECIALS
+    if smallest > 0 and doc_stride >= smallest:
+        raise ValueError(
+            f"doc_stride={doc_stride} must be smaller than {smallest}, the context tokens a "
+            f"window holds at sequence_length={sequence_length} after a question of "
+            f"max_query_length={max_query_length}: lower --doc_stride (default: "
+            f"{default_doc_stride(sequence_length)} here) or --max_query_length, or raise "
+            "--sequence_length.")
 
 
 def context_words(contexts):
@@ -54,6 +76,12 @@ def context_words(contexts):
 def _surface_tables(vocabulary):
     """string [vocab]: the text each token spells ("##ing" -> "ing"); bool
     [vocab]: special tokens (they spell nothing)."""
+    surfaces, special = _surfaces(vocabulary)
+    return tf.constant(surfaces), tf.constant(special)
+
+
+@functools.lru_cache(maxsize=8)  # per vocabulary object: SQuAD's features come in chunks
+def _surfaces(vocabulary):
     surfaces = []
     for token in vocabulary.tokens:
         for prefix in (vocabulary.continuation_prefix, vocabulary.word_prefix):
@@ -64,7 +92,7 @@ def _surface_tables(vocabulary):
     for index in vocabulary.special_ids:
         special[index] = True
         surfaces[index] = ""
-    return tf.constant(surfaces), tf.constant(special)
+    return surfaces, special
 
 
 def _normalized(tokenizer, words):

@@ -99,3 +99,14 @@ def test_unknown_modes_and_models_without_blocks_are_refused(backbone):
     dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="no Transformer blocks to quantize"):
         quantize.quantize_model(dense)
+
+
+def test_the_runner_refuses_export_quantize_without_an_export(tmp_path):
+    from tasks.training import runner
+
+    settings = runner.RunSettings(task="classification", model_dir=str(tmp_path),
+                                  export_quantize="int8")
+    with pytest.raises(ValueError, match="--export_quantize applies to the export: add "
+                                         "--export_dir"):
+        runner.run(settings)
+    assert not os.listdir(tmp_path)  # refused before any training

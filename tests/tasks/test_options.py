@@ -205,4 +205,5 @@ def test_the_command_line_names_the_options_of_the_task():
     assert "doc_strid" in errors[0] and "Did you mean" in errors[0]
     assert "doc_stride" in errors[1] and "wide" in errors[1]
     for message in errors:
-        assert "Options of --task=question_answering: doc_stride (int, default 128)" in message
+        assert ("Options of --task=question_answering: doc_stride (int or None, default None)"
+                in message)

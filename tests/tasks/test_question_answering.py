@@ -11,7 +11,7 @@ from kerasbert.text import Preprocessor, WordPieceTokenizer
 from tasks.base import TaskConfig
 from tasks.data import squad
 from tasks.question_answering import (QuestionAnsweringTask, answer_token_span, build_features,
-                                      decode_answers, tokenize_contexts, window_starts)
+                                      decode_answers, tokenize_contexts)
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "what", "is", "?", "the", "cat", "sat",
          "(", ")", "-", ".", "19", "##95", "1943", "play", "##ing", "cafe", "猫"]
@@ -58,12 +58,21 @@ def test_context_tokens_know_their_characters(tokenizer):
     assert answer_token_span(spans, 40, "beyond") is None
 
 
-def test_windows_overlap_by_doc_stride():
-    assert window_starts(12, 5, 2) == [0, 3, 6, 9]
-    assert window_starts(5, 5, 2) == [0]
-    assert window_starts(4, 5, 9) == [0]  # one window: the stride does not matter
-    with pytest.raises(ValueError, match="doc_stride"):
-        window_starts(12, 5, 5)
+def test_windows_overlap_by_doc_stride(tokenizer):
+    """Windows of 5 context tokens overlapping by 2 start at 0, 3, 6, 9; a
+    context that fits takes one window whatever the stride; a stride no
+    window can take is refused, at the task's start when it is in the flags."""
+    short = dict(example("q"), context="the cat")
+    assert build_features([example("q")], tokenizer, 11, doc_stride=2).doc_start.tolist() == [
+        0, 3, 6, 9]
+    assert build_features([short], tokenizer, 11, doc_stride=9).doc_start.tolist() == [0]
+    with pytest.raises(ValueError, match="doc_stride=5 must be smaller"):
+        build_features([example("q")], tokenizer, 11, doc_stride=5)
+    with pytest.raises(ValueError, match="lower --doc_stride"):
+        QuestionAnsweringTask(TaskConfig(sequence_length=128, options={"doc_stride": 128}))
+    # The default suits the length: a third of it, at most 128.
+    task = QuestionAnsweringTask(TaskConfig(sequence_length=128))
+    assert task.doc_stride(128) == 42 and task.doc_stride(384) == 128
 
 
 def test_features_windows_and_positions(tokenizer):
