@@ -32,7 +32,7 @@ def answer_questions(spec, call_model, tokenizer, questions, contexts):
     packed = windows.pack_windows(
         tokenizer.tokenize(questions), context_ids, spec.sequence_length, spec.doc_stride,
         spec.max_query_length, tokenizer.vocabulary,
-        getattr(tokenizer, "pair_separators", 1))
+        tokenizer.pair_separators)
     outputs = call_model({name: packed[name] for name in
                           ("input_word_ids", "input_mask", "input_type_ids")})
     return windows.best_answers(

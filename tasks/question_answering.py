@@ -120,7 +120,7 @@ def build_features(examples, tokenizer, sequence_length, doc_stride=None, max_qu
         raise ValueError("No question-answering examples: an empty split or file?")
     if doc_stride is None:
         doc_stride = windows.default_doc_stride(sequence_length)
-    separators = getattr(tokenizer, "pair_separators", 1)
+    separators = tokenizer.pair_separators
     parts, token_spans = [], []
     for begin in range(0, len(examples), CHUNK):
         chunk = examples[begin:begin + CHUNK]
@@ -277,9 +277,7 @@ class QuestionAnsweringTask(Task):
         key = (split, preprocessor.sequence_length)
         cached = self._features.get(key)
         if cached is None or cached[0] is not preprocessor.tokenizer:
-            features = build_features(
-                self.examples(split), preprocessor.tokenizer, preprocessor.sequence_length,
-                self.doc_stride(preprocessor.sequence_length), self.options.max_query_length)
+            features = self.windows_of(self.examples(split), preprocessor)
             cached = self._features[key] = (preprocessor.tokenizer, features)
         return cached[1]
 
@@ -328,14 +326,17 @@ class QuestionAnsweringTask(Task):
                               features=self.features(split, preprocessor))["answer"]
         return {example["id"]: answer for example, answer in zip(examples, answers)}
 
+    def windows_of(self, examples, preprocessor):
+        """`examples`' SquadFeatures with this run's windowing options."""
+        return build_features(examples, preprocessor.tokenizer, preprocessor.sequence_length,
+                              self.doc_stride(preprocessor.sequence_length),
+                              self.options.max_query_length)
+
     def answer(self, model, examples, preprocessor, batch_size, version_2, features=None):
         """The task's decoding of `examples` (question, context dicts): see
         `decode_predictions` (answer, character offsets, score, null score)."""
         if features is None:
-            features = build_features(examples, preprocessor.tokenizer,
-                                      preprocessor.sequence_length,
-                                      self.doc_stride(preprocessor.sequence_length),
-                                      self.options.max_query_length)
+            features = self.windows_of(examples, preprocessor)
         outputs = model.predict(features.inputs, batch_size=batch_size, verbose=0)
         return decode_predictions(
             examples, features, np.asarray(outputs["start_logits"]),

@@ -24,7 +24,7 @@ class Preprocessor(tf.Module):
             sequence_length, vocabulary.id_of("cls"), vocabulary.id_of("sep"),
             vocabulary.id_of("pad"), truncation=truncation, pad_to=pad_to,
             head_length=head_length,
-            pair_separators=getattr(tokenizer, "pair_separators", 1),
+            pair_separators=tokenizer.pair_separators,
         )
 
     @property

@@ -92,6 +92,8 @@ class WordPieceTokenizer(tf.Module):
     BertWordPieceTokenizer. max_chars_per_word: longer words become [UNK].
     """
 
+    pair_separators = 1  # [CLS] A [SEP] B [SEP]
+
     def __init__(self, vocab_file, lower_case=True, strip_accents=None,
                  max_chars_per_word=100, name=None):
         super().__init__(name=name)

@@ -138,16 +138,9 @@ def qa_case(root, tokenizer_dir, backbone):
     questions = [dict(id=str(i), question=q, context=c)
                  for i, (q, c) in enumerate(zip(QUESTIONS, CONTEXTS))]
     decoded = task.answer(model, questions, preprocessor, 64, version_2=spec.version_2)
-    windows = np.bincount(build_qa_features(task, questions, preprocessor).example_index)
+    windows = np.bincount(task.windows_of(questions, preprocessor).example_index)
     return (version, model, signature_calls(QUESTIONS, CONTEXTS, ids),
             (ids, preprocessor, decoded, windows))
-
-
-def build_qa_features(task, questions, preprocessor):
-    from tasks.question_answering import build_features
-
-    return build_features(questions, preprocessor.tokenizer, SEQUENCE, task.options.doc_stride,
-                          task.options.max_query_length)
 
 
 def backbone_case(root, tokenizer_dir):

@@ -215,8 +215,8 @@ def check_served_answers(family, task, model_dir, questions, served):
     # Long contexts: three or more windows, the answer in the last.
     for kind in ("plain", "styled"):
         long = [i for i, q in enumerate(questions) if q["id"].startswith(f"long-{kind}")]
-        windows = np.bincount(build_long_features(task, [questions[i] for i in long],
-                                                  preprocessor).example_index)
+        windows = np.bincount(task.windows_of([questions[i] for i in long],
+                                              preprocessor).example_index)
         assert windows.min() >= 3, (family, windows)
         answerable = [i for i in long if not questions[i]["is_impossible"]]
         right = np.mean([answers[i] == questions[i]["answers"][0] for i in answerable])
@@ -228,13 +228,6 @@ def check_served_answers(family, task, model_dir, questions, served):
             # (RoBERTa), 0.68 (XLM-R), 0.94 (ELECTRA); no-answer 1.0. Styled
             # words the tokenizers never saw: right 0.35-0.69, no-answer 0.36-0.79.
             assert right >= 0.4 and silent >= 0.9, (family, right, silent)
-
-
-def build_long_features(task, examples, preprocessor):
-    from tasks.question_answering import build_features
-
-    return build_features(examples, preprocessor.tokenizer, preprocessor.sequence_length,
-                          task.options.doc_stride, task.options.max_query_length)
 
 
 @pytest.mark.heavy
