@@ -14,6 +14,7 @@ message that says so instead of an AttributeError deep in a training step.
     _momentums, _velocities,    slots, and whether it decays the variable
     _use_weight_decay
     _flatten_layers             every layer nested in a layer (export's int8 pass)
+    _loss_tracker               the mean loss fit logs (skipped NaN batches left out)
 
 An optimizer subclass can only change Keras' steps by overriding them by
 name: tasks.training.optimization.LayerwiseAdamW overrides `_apply_weight_decay`,
@@ -102,3 +103,19 @@ def sublayers(layer):
     """Every layer nested in `layer` at any depth (not `layer` itself)."""
     check_keras()
     return list(layer._flatten_layers(include_self=False, recursive=True))
+
+
+def ignore_nonfinite_losses(model):
+    """Makes the mean loss `fit` logs leave out NaN and Inf batch losses (a
+    compiled `model`; its training step adds each batch's loss to it)."""
+    check_keras()
+    tracker = model._loss_tracker
+    update_state = tracker.update_state
+
+    def finite_update_state(values, sample_weight=None):
+        finite = keras.ops.all(keras.ops.isfinite(values))
+        weight = 1.0 if sample_weight is None else keras.ops.cast(sample_weight, "float32")
+        return update_state(keras.ops.where(finite, values, keras.ops.zeros_like(values)),
+                            sample_weight=keras.ops.where(finite, weight, 0.0))
+
+    tracker.update_state = finite_update_state

@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from tasks import options as task_options
+from tasks.data.bad_rows import BadExamples
 
 
 @dataclasses.dataclass
@@ -34,6 +35,10 @@ class TaskConfig:
     sequence_length: packed length for text tasks (image tasks: image size).
     num_classes: for classification; None reads it from the data.
     text_fields / label_field: column or feature names in the data.
+    skip_bad_examples: a bad example (a row without a label, a malformed
+        line, an image that does not decode, ...) is skipped with a warning
+        and counted in Task.skipped_examples, instead of stopping the run
+        with an error naming it (tasks.data.bad_rows).
     seed: the run's seed (data order is seeded by build_dataset's `seed`;
         this one is for what a task draws itself, e.g. TinyBERT augmentation).
     options: the task's own settings, a dict or its `Options` dataclass
@@ -47,6 +52,7 @@ class TaskConfig:
     num_classes: Optional[int] = None
     text_fields: tuple = ("text",)
     label_field: str = "label"
+    skip_bad_examples: bool = False
     seed: int = 0
     options: object = dataclasses.field(default_factory=dict)
 
@@ -83,6 +89,14 @@ class Task:
         self.config = config
         self.options = task_options.parse(type(self).Options, config.options,
                                           f"--task={self.name}")
+        # {split: examples skipped as bad (--skip_bad_examples)}: the readers
+        # count them, the training loop reports them in metrics.json.
+        self.skipped_examples = {}
+
+    def bad_examples(self, split):
+        """What reading `split` does with a bad example: raise an error naming
+        it, or (skip_bad_examples) warn and count it in skipped_examples."""
+        return BadExamples(self.config.skip_bad_examples, self.skipped_examples, split)
 
     def examples(self, split):
         """Raw examples of a split as a list of dicts (or a tf.data.Dataset);

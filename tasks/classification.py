@@ -14,7 +14,7 @@ from kerasbert import models
 from kerasbert.layers import ClassificationHead
 from tasks.training import metrics
 from tasks.base import Task, labels_and_predictions
-from tasks.data import embedded
+from tasks.data import bad_rows, embedded
 from tasks.data.pipeline import Bucketing, bucket_lengths_option, make_dataset
 from tasks.data.sources import read_rows
 from tasks.options import option
@@ -52,6 +52,7 @@ class TextClassificationTask(Task):
     def serving_spec(self, sequence_length, truncation):
         """`text` (and `text_b` for pairs) -> probabilities, label, label_name."""
         names = () if self.serving_kind == "regression" else tuple(map(str, self.labels()))
+        names = names[:self.num_outputs]  # labels past --num_classes had their rows refused
         # --num_classes may exceed the labels seen: the others are named by id.
         names += tuple(str(i) for i in range(len(names), self.num_outputs)) if names else ()
         return ServingSpec(kind=self.serving_kind,
@@ -62,23 +63,71 @@ class TextClassificationTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self._labels = None
+        self._examples = {}
 
     # ----------------------------------------------------------- data
 
     def examples(self, split):
-        fields = list(self.config.text_fields) + [self.config.label_field]
-        return read_rows(self.config.data, split, fields, default=embedded.sentiment)
+        """The split's rows (read once, then kept). A bad row (a malformed line,
+        no label, an unknown one) is an error naming its line, or skipped with
+        skip_bad_examples (tasks.data.bad_rows)."""
+        if split not in self._examples:
+            bad = self.bad_examples(split)
+            fields = list(self.config.text_fields) + [self.config.label_field]
+            rows = read_rows(self.config.data, split, fields, default=embedded.sentiment,
+                             bad=bad)
+            self._examples[split] = self._checked(rows, split, bad)
+        return self._examples[split]
+
+    def _checked(self, rows, split, bad):
+        """The rows whose label this task can train on; the others go to `bad`.
+
+        Rows without a label go first, so the training split's other rows
+        can name the labels (when the `labels` option does not) before each
+        label is checked against them.
+        """
+        field = self.config.label_field
+
+        def kept(row, problem):
+            if problem is not None:
+                bad.report(bad_rows.where(row, f"a {split!r} row"), *problem)
+            return problem is None
+
+        rows = [row for row in rows if kept(row, self.missing_label(row[field]))]
+        if self._labels is None and split == self.config.train_split:
+            self._labels = self.labels_from(rows)
+        check = self.label_check()
+        return [row for row in rows if kept(row, check(row[field]))]
+
+    def missing_label(self, value):
+        """(problem, fix) when the label cell holds nothing, else None."""
+        if bad_rows.is_missing(value):
+            return bad_rows.no_label(self.config.label_field), "Fix the row"
+        return None
+
+    def label_check(self):
+        """check(label) -> (problem, fix) when the label is no class of this
+        task (unknown, or past --num_classes), else None."""
+        return bad_rows.ClassLabels(
+            self.labels(), self.config.num_classes,
+            "--labels" if self.options.labels else "the training labels",
+            self.config.label_field).check
+
+    def labels_from(self, rows):
+        """Class names: the `labels` option, else those of these training rows
+        (sorted, numbers numerically)."""
+        if self.options.labels:
+            return list(self.options.labels)
+        return sorted({row[self.config.label_field] for row in rows}, key=_label_sort_key)
 
     def labels(self):
         """Class names, from the `labels` option or the train split (sorted)."""
-        if self._labels is None:
-            given = self.options.labels
-            if given:
-                self._labels = list(given)
-            else:
-                values = {row[self.config.label_field] for row in self.examples(
-                    self.config.train_split)}
-                self._labels = sorted(values, key=_label_sort_key)
+        if self._labels is None and self.options.labels:
+            self._labels = list(self.options.labels)
+        elif self._labels is None:
+            rows = self.examples(self.config.train_split)  # reading it sets them
+            if self._labels is None:  # the split was read before, by other means
+                self._labels = self.labels_from(rows)
         return self._labels
 
     def encode_labels(self, values):
@@ -175,6 +224,12 @@ class RegressionTask(TextClassificationTask):
     def labels(self):
         return []
 
+    def labels_from(self, rows):
+        return []
+
+    def label_check(self):
+        return lambda value: bad_rows.number_problem(value, self.config.label_field)
+
     def encode_labels(self, values):
         return np.array([float(value) for value in values], np.float32)
 
@@ -221,15 +276,23 @@ class MultiLabelTask(TextClassificationTask):
         separator = self.options.label_separator
         return [v.strip() for v in str(value).split(separator) if v.strip()]
 
-    def labels(self):
-        if self._labels is None:
-            given = self.options.labels
-            names = set()
-            if not given:
-                for row in self.examples(self.config.train_split):
-                    names.update(self._names(row[self.config.label_field]))
-            self._labels = list(given) if given else sorted(names)
-        return self._labels
+    def labels_from(self, rows):
+        if self.options.labels:
+            return list(self.options.labels)
+        field = self.config.label_field
+        return sorted({name for row in rows for name in self._names(row[field])})
+
+    def missing_label(self, value):
+        """None (JSON null) only: an empty cell or list is a text with no label."""
+        if value is None:
+            return bad_rows.no_label(self.config.label_field), "Fix the row"
+        return None
+
+    def label_check(self):
+        """Every name of a row's labels must be a class."""
+        classes = bad_rows.ClassLabels(self.labels(), None, "--labels" if self.options.labels
+                                       else "the training labels", self.config.label_field)
+        return lambda value: next(filter(None, map(classes.check, self._names(value))), None)
 
     def encode_labels(self, values):
         index = {label: i for i, label in enumerate(self.labels())}

@@ -11,6 +11,7 @@ Grayscale images are repeated to the backbone's channel count.
 import dataclasses
 import glob
 import os
+import re
 
 import keras
 import numpy as np
@@ -22,7 +23,8 @@ from kerasbert import models
 from kerasbert.layers import ClassificationHead
 from tasks.training import metrics
 from tasks.base import Task, labels_and_predictions
-from tasks.data import embedded
+from tasks.data import bad_rows, embedded
+from tasks.data.bad_rows import BadExamples
 from tasks.data.pipeline import make_dataset
 from tasks.data.tfds_reader import is_tfds_name, load_tfds
 from tasks.options import option
@@ -31,8 +33,14 @@ from tasks.registry import register
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-def read_image_folder(folder):
-    """(file paths, label names) of `folder/label/*.png` (jpg, bmp, gif too)."""
+def read_image_folder(folder, bad=None):
+    """(file paths, label names) of `folder/label/*.png` (jpg, bmp, gif too).
+
+    Every image is decoded once here: a file that is no readable image goes
+    to `bad` (a bad_rows.BadExamples; default: an error naming its path)
+    rather than failing inside tf.data in the middle of training.
+    """
+    bad = bad or BadExamples()
     paths, names = [], []
     for label in sorted(os.listdir(folder)):
         for path in sorted(glob.glob(os.path.join(folder, label, "*"))):
@@ -41,7 +49,37 @@ def read_image_folder(folder):
                 names.append(label)
     if not paths:
         raise FileNotFoundError(f"No images in {folder}/<label>/*.png (or .jpg, ...).")
-    return paths, names
+    unreadable = unreadable_images(paths)
+    for index in sorted(unreadable):
+        bad.report(paths[index], f"not a readable image ({unreadable[index]})",
+                   fix="Replace or remove the file", what="images")
+    return ([path for i, path in enumerate(paths) if i not in unreadable],
+            [name for i, name in enumerate(names) if i not in unreadable])
+
+
+def unreadable_images(paths):
+    """{index: TensorFlow's error} of the `paths` whose file does not decode as
+    an image. All are decoded in parallel in tf.data, the failures skipped
+    (ignore_errors); only those are decoded again, eagerly, for the error."""
+
+    def decode(index, path):
+        return index, tf.shape(tf.io.decode_image(tf.io.read_file(path),
+                                                  expand_animations=False))
+
+    decoded = (tf.data.Dataset.from_tensor_slices((tf.range(len(paths)), paths))
+               .map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors())
+    readable = {int(index) for index, _ in decoded.as_numpy_iterator()}
+    errors = {}
+    for index in sorted(set(range(len(paths))) - readable):
+        try:
+            tf.io.decode_image(tf.io.read_file(paths[index]), expand_animations=False)
+            errors[index] = "it did not decode in tf.data"
+        except (tf.errors.OpError, ValueError) as error:
+            # "{{function_node ...}} Unknown image file format. ... [Op:DecodeImage] name: "
+            # -> "Unknown image file format. ..."
+            message = getattr(error, "message", str(error))
+            errors[index] = re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", message).strip()
+    return errors
 
 
 AUGMENTATIONS = ("flip", "crop")
@@ -74,6 +112,7 @@ class ImageClassificationTask(Task):
         super().__init__(config)
         self._labels = None
         self._image_shape = None
+        self._examples = {}
 
     def serving_spec(self, sequence_length, truncation):
         """`image_bytes` (JPEG/PNG) -> probabilities, label, label_name; decoded,
@@ -84,24 +123,57 @@ class ImageClassificationTask(Task):
                            label_names=tuple(map(str, self.labels())))
 
     def examples(self, split):
-        """{"images" or "paths": ..., "labels": names or ids} of a split."""
+        """{"images" or "paths": ..., "labels": names or ids} of a split (read
+        once, then kept). A bad example (an image file that does not decode, a
+        label the task does not know) is an error naming it, or skipped with
+        skip_bad_examples (tasks.data.bad_rows)."""
+        if split in self._examples:
+            return self._examples[split]
         data = self.config.data
+        bad = self.bad_examples(split)
         if not data:
             images, labels = embedded.digits(split)
-            return {"images": images, "labels": labels}
-        if is_tfds_name(data):
+            examples = {"images": images, "labels": labels}
+        elif is_tfds_name(data):
             rows = load_tfds(data, split)
-            return {"images": np.stack([row["image"] for row in rows]),
-                    "labels": np.array([row["label"] for row in rows])}
-        paths, names = read_image_folder(os.path.join(data, split))
-        return {"paths": paths, "labels": names}
+            examples = {"images": np.stack([row["image"] for row in rows]),
+                        "labels": np.array([row["label"] for row in rows])}
+        else:
+            paths, names = read_image_folder(os.path.join(data, split), bad)
+            examples = {"paths": paths, "labels": names}
+        self._examples[split] = self._checked(examples, split, bad)
+        return self._examples[split]
+
+    def _checked(self, examples, split, bad):
+        """`examples` without those whose label is no class (see bad_rows.ClassLabels)."""
+        values = [v.item() if hasattr(v, "item") else v for v in examples["labels"]]
+        if self._labels is None and split == self.config.train_split:
+            self._labels = list(self.options.labels) or sorted(set(values))
+        check = bad_rows.ClassLabels(self.labels(), self.config.num_classes,
+                                     "--labels" if self.options.labels
+                                     else "the training labels", "label", thing="example").check
+        keep = []
+        for number, value in enumerate(values):
+            problem = check(value)
+            if problem is not None:
+                place = (examples["paths"][number] if "paths" in examples else
+                         f"{self.config.data or 'the embedded digits'} ({split}), example "
+                         f"{number + 1}")
+                bad.report(place, *problem, what="images")
+            keep.append(problem is None)
+        if all(keep):
+            return examples
+        return {key: ([item for item, kept in zip(column, keep) if kept]
+                      if isinstance(column, list) else np.asarray(column)[np.array(keep)])
+                for key, column in examples.items()}
 
     def labels(self):
-        if self._labels is None:
-            given = self.options.labels
-            values = self.examples(self.config.train_split)["labels"]
-            self._labels = list(given) if given else sorted({v.item() if hasattr(v, "item")
-                                                             else v for v in values})
+        if self._labels is None and self.options.labels:
+            self._labels = list(self.options.labels)
+        elif self._labels is None:
+            values = self.examples(self.config.train_split)["labels"]  # reading it sets them
+            if self._labels is None:  # the split was read before, by other means
+                self._labels = sorted({v.item() if hasattr(v, "item") else v for v in values})
         return self._labels
 
     @property

@@ -39,6 +39,7 @@ from kerasbert.layers.choices import FlattenChoices, MultipleChoiceHead
 from tasks.training import metrics
 from tasks.base import Task, labels_and_predictions
 from zoo.backbone import sentence_features
+from tasks.data import bad_rows
 from tasks.data.pipeline import make_dataset
 from tasks.data.sources import read_rows
 from tasks.options import option
@@ -105,9 +106,16 @@ class MultipleChoiceTask(Task):
     def examples(self, split):
         """[{"context": str, "choices": [str, ...], "label": int}] (read once, then kept)."""
         if split not in self._examples:
+            bad = self.bad_examples(split)
             rows = read_rows(self.config.data, split, default=lambda split: synthetic_examples(
-                SYNTHETIC_SIZES.get(split, 200), seed=0 if split == "train" else 1))
-            self._examples[split] = [self._example(row, split) for row in rows]
+                SYNTHETIC_SIZES.get(split, 200), seed=0 if split == "train" else 1), bad=bad)
+            examples = []
+            for row in rows:  # a bad row (no choices, no valid label, ...): see bad_rows
+                try:
+                    examples.append(self._example(row))
+                except bad_rows.BadRow as error:
+                    bad.report(bad_rows.where(row, f"a {split!r} row"), error.problem, error.fix)
+            self._examples[split] = examples
         return self._examples[split]
 
     def training_texts(self):
@@ -115,7 +123,7 @@ class MultipleChoiceTask(Task):
         return [text for row in self.examples(self.config.train_split)
                 for text in [row["context"]] + row["choices"]]
 
-    def _example(self, row, split):
+    def _example(self, row):
         """A row in any of the supported layouts -> {"context", "choices", "label"}."""
         context_field = self.options.context_field
         choices_field = self.options.choices_field
@@ -126,24 +134,30 @@ class MultipleChoiceTask(Task):
         elif "sent1" in row:
             context = f"{row['sent1']} {row.get('sent2', '')}".strip()
         else:
-            raise ValueError(f"A {split!r} row has no context field {context_field!r} (nor "
-                             f"startphrase/ctx/sent1); its fields are {sorted(row)}. "
-                             "Set the context_field option.")
+            raise bad_rows.BadRow(f"no context field {context_field!r} (nor startphrase/ctx/"
+                                  f"sent1); its fields are {sorted(row)}",
+                                  "Set the context_field option or fix the row")
         if choices_field in row or "endings" in row:
             choices = row.get(choices_field, row.get("endings"))
             if isinstance(choices, str):  # a JSON list in a CSV/TSV cell
-                choices = json.loads(choices)
+                try:
+                    choices = json.loads(choices)
+                except json.JSONDecodeError as error:
+                    raise bad_rows.BadRow(f"the choices cell is not a JSON list ({error.msg} "
+                                          f"at column {error.colno})") from None
+            if not isinstance(choices, list):
+                raise bad_rows.BadRow(f"the choices are a {type(choices).__name__}, not a list")
         elif "ending0" in row:
             choices = [row[f"ending{i}"] for i in range(len(row)) if f"ending{i}" in row]
         else:
-            raise ValueError(f"A {split!r} row has no choices field {choices_field!r} (nor "
-                             f"endings/ending0...); its fields are {sorted(row)}. "
-                             "Set the choices_field option.")
-        label = int(row[self.config.label_field])
+            raise bad_rows.BadRow(f"no choices field {choices_field!r} (nor endings/ending0...); "
+                                  f"its fields are {sorted(row)}",
+                                  "Set the choices_field option or fix the row")
+        label = _choice_index(row.get(self.config.label_field), self.config.label_field)
         if not 0 <= label < len(choices):
-            raise ValueError(f"Label {label} is not the index of one of the {len(choices)} "
-                             f"choices of {context[:60]!r} ({split!r}; TFDS test splits have "
-                             "no labels).")
+            raise bad_rows.BadRow(f"label {label} is not the index of one of the {len(choices)} "
+                                  f"choices (0-{len(choices) - 1}; TFDS test splits have no "
+                                  "labels)")
         return {"context": str(context), "choices": [str(c) for c in choices], "label": label}
 
     def _columns(self, split):
@@ -198,3 +212,17 @@ class MultipleChoiceTask(Task):
         return {"accuracy": metrics.accuracy(labels, logits.argmax(-1))}
 
     primary_metric = "accuracy"
+
+
+def _choice_index(value, field):
+    """A label cell -> the index of the right choice (an int), or BadRow."""
+    if bad_rows.is_missing(value):
+        raise bad_rows.BadRow(bad_rows.no_label(field))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, (bool, float)):
+        raise bad_rows.BadRow(f"label {value!r} is not a choice index (0, 1, ...)")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_rows.BadRow(f"label {value!r} is not a choice index (0, 1, ...)") from None

@@ -24,10 +24,21 @@ class OptionError(ValueError):
     """An option the owner does not have, or a value it cannot take."""
 
 
-def option(default, help, choices=None):
-    """A dataclass field with its help text (and allowed values, for strings)."""
+def option(default, help, choices=None, may_change=False):
+    """A dataclass field with its help text (and allowed values, for strings).
+
+    may_change: a run resumed in its model_dir may take another value (more
+    steps, another evaluation frequency); the others change what is trained
+    and are refused (tasks.training.model_dir)."""
     return dataclasses.field(default=default, metadata={
-        "help": help, "choices": tuple(choices) if choices else None})
+        "help": help, "choices": tuple(choices) if choices else None,
+        "may_change": may_change})
+
+
+def may_change(options_class):
+    """The names of `options_class`'s options a resumed run may change."""
+    return {field.name for field in dataclasses.fields(options_class)
+            if field.metadata.get("may_change")}
 
 
 def fields(options_class):

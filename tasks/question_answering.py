@@ -254,10 +254,14 @@ class QuestionAnsweringTask(Task):
                                 self.options.max_query_length)
 
     def examples(self, split):
+        """The split's questions (read once, then kept). A bad one (a missing
+        field, an answer not in its context) is an error naming its line, or
+        skipped with skip_bad_examples (tasks.data.bad_rows)."""
         if split not in self._examples:
             if self.config.data:
                 self._examples[split] = squad.load_squad(self.config.data, split,
-                                                         self.options.tfds_data_dir)
+                                                         self.options.tfds_data_dir,
+                                                         self.bad_examples(split))
             else:
                 size = (SYNTHETIC_TRAIN_SIZE if split == self.config.train_split
                         else SYNTHETIC_EVAL_SIZE)

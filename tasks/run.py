@@ -13,6 +13,8 @@ r"""`python -m tasks.run`: train a task, evaluate it with its real metric, save 
 
 `--helpfull` lists every flag; `--flagfile=FILE` reads flags from a file.
 The same command started again resumes from the run's last checkpoint.
+SIGTERM or Ctrl-C stops a run after the current step with a checkpoint of it
+and exit status 75 (EX_TEMPFAIL); see docs/tasks.md.
 """
 
 import json
@@ -25,7 +27,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from tasks import options as tasks_options  # noqa: E402
 
-from tasks.training import runner  # noqa: E402
+from tasks.training import loop, model_dir, preemption, runner  # noqa: E402
 
 # Every flag comes from a declaration: the run settings (runner.RunSettings)
 # and each task's options (its Options dataclass), grouped by task in --helpfull.
@@ -49,7 +51,15 @@ def parse_flags(argv):
 def main(argv):
     del argv
     settings = runner.RunSettings.from_flags(FLAGS)
-    result = runner.run(settings)
+    try:
+        result = runner.run(settings)
+    except preemption.Preempted as stopped:
+        logging.warning("%s", stopped)
+        print(stopped, flush=True)
+        sys.exit(preemption.EXIT_STATUS)
+    except (loop.NonFiniteLoss, model_dir.InUse, model_dir.SettingsChanged) as refused:
+        # What the run met, not a bug: the message, without a traceback.
+        sys.exit(f"FATAL {refused}")
     print(json.dumps({"model_dir": settings.model_dir, **result}, indent=2, sort_keys=True))
 
 

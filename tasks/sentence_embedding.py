@@ -33,7 +33,7 @@ from kerasbert import models
 from kerasbert.layers.pooling import TOKEN_POOLINGS
 from tasks.training import metrics
 from tasks.base import Task
-from tasks.data import paraphrases
+from tasks.data import bad_rows, paraphrases
 from tasks.data.pipeline import make_dataset
 from tasks.data.sources import read_rows
 from tasks.options import option
@@ -116,10 +116,16 @@ class SentenceEmbeddingTask(Task):
                             else tuple(config.text_fields))
         self.objective = self.options.objective
         self._labels = None
+        self._examples = {}
 
     # ----------------------------------------------------------- data
 
     def examples(self, split):
+        """The split's pairs (read once, then kept); a bad row (a malformed line,
+        softmax: no label or an unknown one, cosine: a score that is not a
+        number) is an error naming its line, or skipped with skip_bad_examples."""
+        if split in self._examples:
+            return self._examples[split]
         config = self.config
         fields = list(self.text_fields)
         if len(fields) != 2:
@@ -131,7 +137,34 @@ class SentenceEmbeddingTask(Task):
             return [{f: row[k] for f, k in zip(fields, ("text", "text_b", "label"))}
                     for row in paraphrases.pairs(split, self.objective)]
 
-        return read_rows(config.data, split, fields, default=embedded)
+        bad = self.bad_examples(split)
+        rows = read_rows(config.data, split, fields, default=embedded, bad=bad)
+        if self.objective != "ranking":
+            training = split == config.train_split
+            if self.objective == "softmax" and training and self._labels is None:
+                # The rows being read name the classes (unless the labels option does).
+                self._labels = list(self.options.labels) or sorted(
+                    {str(row[config.label_field]) for row in rows
+                     if not bad_rows.is_missing(row[config.label_field])})
+            check = self._label_check()
+            kept = []
+            for row in rows:
+                problem = check(row[config.label_field])
+                if problem is None:
+                    kept.append(row)
+                else:
+                    bad.report(bad_rows.where(row, f"a {split!r} row"), *problem)
+            rows = kept
+        self._examples[split] = rows
+        return rows
+
+    def _label_check(self):
+        """check(label) -> (problem, fix) for a label the objective cannot train
+        on (softmax: no class; cosine: not a number), else None."""
+        if self.objective == "cosine":
+            return lambda value: bad_rows.number_problem(value, self.config.label_field)
+        return bad_rows.ClassLabels(self.labels(), None, "--labels" if self.options.labels
+                                    else "the training labels", self.config.label_field).check
 
     def training_texts(self):
         rows = self.examples(self.config.train_split)

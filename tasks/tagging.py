@@ -25,7 +25,7 @@ from export.spec import ServingSpec
 from kerasbert.text.packing import InputPacker
 from tasks.base import Task
 from tasks.options import option
-from tasks.data import conll
+from tasks.data import bad_rows, conll
 from tasks.data.pipeline import make_dataset
 from tasks.registry import register
 
@@ -99,9 +99,34 @@ class TaggingTask(Task):
     # Data.
 
     def examples(self, split):
-        """[{"tokens": [...], "tags": [...]}] of a split (read once, then kept)."""
+        """[{"tokens": [...], "tags": [...]}] of a split (read once, then kept).
+
+        A bad sentence (a line with the wrong column count, a tag not among
+        the labels) is an error naming its line, or skipped with
+        skip_bad_examples (tasks.data.bad_rows).
+        """
         if split not in self._examples:
-            self._examples[split] = conll.load_examples(self.config.data, split)
+            bad = self.bad_examples(split)
+            examples = conll.load_examples(self.config.data, split, bad)
+            if self.options.labels or split != self.config.train_split:
+                # Tags the labels lack (the training split's tags are the labels
+                # unless the labels option names them).
+                known = set(self.labels())
+                named_by = "--labels" if self.options.labels else "the training tags"
+                kept = []
+                for example in examples:
+                    unknown = [(word, tag) for word, tag in zip(example["tokens"], example["tags"])
+                               if tag not in known]
+                    if not unknown:
+                        kept.append(example)
+                        continue
+                    word, tag = unknown[0]
+                    bad.report(bad_rows.where(example, f"a {split!r} sentence"),
+                               f"tag {tag!r} (of {word!r}) is not among {named_by} "
+                               f"{self.labels()}", fix="Fix the sentence, or give every tag "
+                               "(training ones included) with --labels", what="sentences")
+                examples = kept
+            self._examples[split] = examples
         return self._examples[split]
 
     def training_texts(self):

@@ -119,6 +119,21 @@ def test_task_options_table_is_the_declarations():
     assert runner.options_markdown() in (ROOT / "docs" / "tasks.md").read_text()
 
 
+def test_settings_a_resume_may_change_are_the_declarations():
+    """docs/tasks.md's "Resume checks" names exactly the run settings declared
+    may_change=True."""
+    import re
+
+    from tasks import options
+    from tasks.training import runner
+
+    page = (ROOT / "docs" / "tasks.md").read_text()
+    paragraph = page[page.index("**Resume checks.**"):]
+    paragraph = paragraph[:paragraph.index("\n\n")]
+    listed = set(re.findall(r"`(\w+)`", paragraph.split("trained, which are")[1]))
+    assert listed - {"resumes"} == options.may_change(runner.RunSettings)
+
+
 def test_readme_starts_with_the_two_commands():
     # .ci/run runs the first two lines of the README's first ```bash block.
     first = blocks(README)[0]

@@ -12,10 +12,14 @@ Three sources, one shape of example:
     download.
 """
 
+import collections
+import re
+
 import numpy as np
 import tensorflow as tf
 
 from tasks.data import tfds_reader
+from tasks.data.bad_rows import BadExamples, Row
 from tasks.data.text_files import split_file
 
 # TFDS split names that differ from the runner's ("validation").
@@ -25,37 +29,59 @@ TFDS_TAG_FEATURES = ("ner", "ner_tags", "tags")
 DOCSTART = "-DOCSTART-"
 
 
-def parse_conll(lines, source="<lines>"):
-    """CoNLL lines -> [{"tokens": [...], "tags": [...]}], one per sentence."""
+def parse_conll(lines, source="<lines>", bad=None):
+    """CoNLL lines -> [{"tokens": [...], "tags": [...]}], one per sentence, each a
+    bad_rows.Row whose `where` is its first line ("source:line").
+
+    Every token line has the file's column count (its lines' most common
+    one, at least 2: the token first, the tag last). A line that differs
+    makes its sentence bad: `bad` (a bad_rows.BadExamples; default: an
+    error naming source:line) raises, or skips the sentence.
+    """
+    bad = bad or BadExamples()
+    counts = collections.Counter(len(columns) for columns in map(str.split, lines)
+                                 if columns and columns[0] != DOCSTART)
+    expected = max(counts.most_common(1)[0][0] if counts else 2, 2)
     examples, tokens, tags = [], [], []
+    first, broken = None, False
 
     def end_sentence():
-        if tokens:
-            examples.append({"tokens": list(tokens), "tags": list(tags)})
-            tokens.clear()
-            tags.clear()
+        nonlocal first, broken
+        if tokens and not broken:
+            examples.append(Row({"tokens": list(tokens), "tags": list(tags)},
+                                f"{source}:{first}"))
+        tokens.clear()
+        tags.clear()
+        first, broken = None, False
 
     for number, line in enumerate(lines, start=1):
         columns = line.split()
-        if not columns:
+        if not columns or columns[0] == DOCSTART:
             end_sentence()
             continue
-        if columns[0] == DOCSTART:
-            end_sentence()
+        first = first or number
+        if len(columns) != expected:
+            if not broken:  # one report per sentence: the sentence is what is skipped
+                broken = True
+                bad.report(f"{source}:{number}",
+                           f"{len(columns)} column{'s' * (len(columns) != 1)} where the "
+                           f"file's other lines have {expected} (the token first, its tag "
+                           f"last): {line.strip()[:80]!r}",
+                           fix="Fix the line", what="sentences")
             continue
-        if len(columns) < 2:
-            raise ValueError(
-                f"{source}:{number}: expected a token and a tag, got {line.strip()!r}.")
         tokens.append(columns[0])
         tags.append(columns[-1])
     end_sentence()
     return examples
 
 
-def read_conll(path):
+def read_conll(path, bad=None):
     """A CoNLL file -> examples (see `parse_conll`)."""
     with tf.io.gfile.GFile(path, "r") as f:
-        return parse_conll(f.read().splitlines(), source=str(path))
+        # Line ends only (str.splitlines also splits on \x85, \u2028, ...): the
+        # numbers in messages are the file's own line numbers.
+        lines = re.split("\r\n|\r|\n", f.read())
+    return parse_conll(lines, source=str(path), bad=bad)
 
 
 def load_tfds(name, split):
@@ -120,16 +146,16 @@ def synthetic(split, size=None, seed=None):
     return examples
 
 
-def load_examples(data, split):
+def load_examples(data, split, bad=None):
     """`data` (a CoNLL file, a folder of them, a TFDS name, or "") -> examples of `split`.
 
     A single file serves every split (handy for a quick run); "" is the
-    synthetic set.
+    synthetic set. A file's bad lines go to `bad` (see `parse_conll`).
     """
     if not data:
         return synthetic(split)
     if tf.io.gfile.exists(data):  # a file serves every split; a folder has one per split
-        return read_conll(split_file(data, split, extensions=None))
+        return read_conll(split_file(data, split, extensions=None), bad)
     return load_tfds(data, split)
 
 

@@ -12,10 +12,13 @@ reading task that needs no download (see its docstring).
 """
 
 import json
+import re
+
 import numpy as np
 import tensorflow as tf
 
 from tasks.data import tfds_reader
+from tasks.data.bad_rows import BadExamples, BadRow
 from tasks.data.text_files import split_file
 
 
@@ -25,22 +28,66 @@ def _example(id_, question, context, answers, answer_starts, is_impossible=False
                 is_impossible=bool(is_impossible))
 
 
-def read_squad_json(path):
-    """Examples of a SQuAD-format JSON file (data -> paragraphs -> qas)."""
+def read_squad_json(path, bad=None):
+    """Examples of a SQuAD-format JSON file (data -> paragraphs -> qas).
+
+    A question with a missing field, or an answer that is not where its
+    answer_start says (context[answer_start:answer_start + len(text)] !=
+    text), goes to `bad` (a bad_rows.BadExamples; default: an error naming
+    path:line).
+    """
+    bad = bad or BadExamples()
     with tf.io.gfile.GFile(path) as f:
-        articles = json.load(f)["data"]
+        text = f.read()
     examples = []
-    for article in articles:
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            for qa in paragraph["qas"]:
-                answers = qa.get("answers", [])
-                examples.append(_example(
-                    qa["id"], qa["question"], context,
-                    [answer["text"] for answer in answers],
-                    [answer["answer_start"] for answer in answers],
-                    qa.get("is_impossible", False)))
+    for a, article in enumerate(json.loads(text)["data"], start=1):
+        for p, paragraph in enumerate(article["paragraphs"], start=1):
+            for q, qa in enumerate(paragraph["qas"], start=1):
+                try:
+                    examples.append(_checked(qa, paragraph.get("context")))
+                except BadRow as error:
+                    bad.report(_place(path, text, qa.get("id"), (a, p, q)), error.problem,
+                               error.fix, what="questions")
     return examples
+
+
+def _checked(qa, context):
+    """A question of a SQuAD file and its paragraph's context -> an example;
+    BadRow when a field is missing or an answer is not in the context."""
+    answers = qa.get("answers", [])
+    missing = [name for name, value in (("id", qa.get("id")), ("question", qa.get("question")),
+                                        ("context", context)) if value is None]
+    missing += [f"answers/{name}" for name in ("text", "answer_start")
+                if any(name not in answer for answer in answers)]
+    if missing:
+        raise BadRow(f"question {qa.get('id')!r} has no {missing[0]!r} field",
+                     "Fix the question")
+    for answer in answers:
+        answer_text = str(answer["text"])
+        try:
+            start = int(answer["answer_start"])
+        except (TypeError, ValueError):
+            raise BadRow(f"question {qa['id']!r}: answer_start {answer['answer_start']!r} is "
+                         "not a character offset (an integer)", "Fix the question") from None
+        found = context[start:start + len(answer_text)]
+        if found != answer_text:
+            raise BadRow(f"question {qa['id']!r}: answer {answer_text!r} is not at answer_start "
+                         f"{start} of its context (that is {found!r})",
+                         "Fix the answer's answer_start or text")
+    return _example(qa["id"], qa["question"], context, [answer["text"] for answer in answers],
+                    [answer["answer_start"] for answer in answers],
+                    qa.get("is_impossible", False))
+
+
+def _place(path, text, id_, numbers):
+    """path:line of question `id_` (the line of its "id" in the JSON text), or
+    its article, paragraph and question numbers when it has no id."""
+    for spelled in (json.dumps(id_, ensure_ascii=False), json.dumps(id_)):  # raw or escaped
+        found = id_ is not None and re.search(r'"id"\s*:\s*' + re.escape(spelled), text)
+        if found:
+            line = text.count("\n", 0, found.start()) + 1
+            return f"{path}:{line}"
+    return f"{path}: article {numbers[0]}, paragraph {numbers[1]}, question {numbers[2]}"
 
 
 def load_tfds(name, split, data_dir=None):
@@ -54,15 +101,15 @@ def load_tfds(name, split, data_dir=None):
             for row in tfds_reader.load_tfds(name, split, data_dir)]
 
 
-def load_squad(data, split, tfds_data_dir=None):
+def load_squad(data, split, tfds_data_dir=None, bad=None):
     """Examples of `split` from a JSON file, a folder of them, or a TFDS name.
 
     A file serves every split; a folder holds train*.json and dev*.json (or
     validation*.json), as the official downloads are named; anything else
-    is a TFDS name.
+    is a TFDS name. A file's bad questions go to `bad` (see read_squad_json).
     """
     if tf.io.gfile.exists(data):  # a file serves every split; a folder has one per split
-        return read_squad_json(split_file(data, split, extensions=(".json",)))
+        return read_squad_json(split_file(data, split, extensions=(".json",)), bad)
     return load_tfds(data, split, tfds_data_dir)
 
 

@@ -193,6 +193,7 @@ class TinyBertTaskDistillationTask(_TinyBertMixin, Task):
         except OptionError as error:
             raise OptionError(f"{error} {task_options.describe(TinyBertTaskOptions, self.name)}"
                               ) from None
+        self.skipped_examples = self.inner.skipped_examples  # the inner task reads the data
         self.prediction_kind, self.per_token = DISTILLABLE_TASKS[kind]
         self.teacher = None
         self.objective = None

@@ -119,6 +119,10 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
     On TensorFlow, gradients are all-reduced across replicas before
     clipping, so `global_clipnorm` bounds the global gradient (Keras clips
     each replica's partial gradient and sums afterwards).
+
+    A step whose global gradient holds a NaN or an Inf updates nothing
+    (weights, moments, decay); `skipped_steps` counts such steps (the
+    training loop stops or goes on: tasks.training.loop).
     """
 
     def __init__(self, *args, lr_multipliers=None, **kwargs):
@@ -139,11 +143,25 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         # Indexed like Adam's slots (keras_internals.variable_index).
         self._lr_factors = [self.lr_multipliers.get(p, 1.0) for p in paths]
         self._decayed = [keras_internals.decays(self, v) for v in var_list]
+        # Steps whose gradient held a NaN or an Inf: their update is skipped
+        # (the weights stay finite) and counted; the training loop stops the
+        # run on one, or goes on (--skip_nonfinite_batches). In checkpoints, so
+        # the count survives a resume.
+        self.skipped_steps = self.add_variable((), initializer="zeros", dtype="int64",
+                                               aggregation="only_first_replica",
+                                               name="skipped_steps")
+        self._step_finite = True
 
     def _apply_weight_decay(self, variables):
         """Disabled: done per variable in `update_step`."""
 
     def update_step(self, gradient, variable, learning_rate):
+        # No update at all (weights, moments, decay) on a step with a NaN or
+        # Inf gradient anywhere: see `_clip_gradients`.
+        tf.cond(self._step_finite,
+                lambda: self._update_step(gradient, variable, learning_rate), lambda: None)
+
+    def _update_step(self, gradient, variable, learning_rate):
         index = keras_internals.variable_index(self, variable)
         learning_rate = ops.multiply(
             ops.cast(learning_rate, variable.dtype), self._lr_factors[index])
@@ -186,6 +204,11 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         all_reduce = getattr(super(), "_all_reduce_sum_gradients", None)
         if all_reduce is not None:  # TensorFlow backend
             grads = [g for g, _ in all_reduce([(g, None) for g in grads])]
+        # Decided on the global gradient, so every replica and worker agrees.
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
+                                for g in grads if g is not None])
+        self._step_finite = finite
+        self.skipped_steps.assign_add(tf.cast(tf.logical_not(finite), "int64"))
         return super()._clip_gradients(grads)
 
     def _all_reduce_sum_gradients(self, grads_and_vars):

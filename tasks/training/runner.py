@@ -19,9 +19,9 @@ import zoo
 from kerasbert.text import Preprocessor, WordPieceTokenizer, build_wordpiece_vocabulary
 from tasks import options as task_options
 from tasks import catalog
-from tasks.base import Task, TaskConfig
+from tasks.base import TaskConfig
 from tasks.options import option
-from tasks.training import distributed, loop, optimization
+from tasks.training import distributed, loop, model_dir, optimization
 
 
 _FROM_SCRATCH = "(default: {tuned} when fine-tuning a checkpoint, {fresh} when training a " \
@@ -59,10 +59,18 @@ class RunSettings(loop.TrainingSettings):
     data: str = option("", "TFDS name (glue/sst2), file or folder; empty: the task's embedded "
                        "default (bundled sentiment sentences; scikit-learn digits).")
     train_split: str = option("train", "Training split.")
-    eval_split: str = option("validation", "Evaluation split.")
+    eval_split: str = option("validation", "Evaluation split.", may_change=True)
     text_fields: tuple[str, ...] = option(("text",), "Text column(s): one for single texts, "
                                           "two for pairs.")
     label_field: str = option("label", "Label column.")
+    skip_bad_examples: bool = option(False, "Skip a bad example (a row without a label or "
+                                     "with an unknown one, a malformed CSV/TSV/JSONL line, a "
+                                     "SQuAD answer not in its context, an image that does not "
+                                     "decode, ...) with a warning naming it, and count it in "
+                                     "metrics.json; default: stop with an error naming it.",
+                                     # A run that trained read its training split whole:
+                                     # switched on at a resume, it only skips evaluation rows.
+                                     may_change=True)
     num_classes: Optional[int] = option(None, "Classes (default: from the training labels).")
     sequence_length: int = option(128, "Packed length of text inputs.")
     truncation: str = option("longest_first", "How text over sequence_length is cut.",
@@ -70,32 +78,37 @@ class RunSettings(loop.TrainingSettings):
     vocab_size: int = option(8000, "Vocabulary learned from the training texts when --model "
                              "is a preset (random init has no vocabulary).")
     num_epochs: Optional[float] = option(None, "Epochs, when --train_steps is not given "
-                                         + _FROM_SCRATCH.format(tuned=3, fresh=30) + ".")
+                                         + _FROM_SCRATCH.format(tuned=3, fresh=30) + ".",
+                                         may_change=True)
     learning_rate: Optional[float] = option(None, "Peak learning rate "
                                             + _FROM_SCRATCH.format(tuned=5e-5, fresh=1e-3)
-                                            + ".")
-    warmup_fraction: float = option(0.1, "Fraction of the steps spent warming up.")
+                                            + ".", may_change=True)
+    warmup_fraction: float = option(0.1, "Fraction of the steps spent warming up.",
+                                    may_change=True)
     decay: str = option("linear", "Decay after warmup.", choices=("linear", "cosine",
-                                                                  "constant"))
+                                                                  "constant"), may_change=True)
     weight_decay: Optional[float] = option(None, "AdamW decay, not on biases and layer norms "
                                            + _FROM_SCRATCH.format(tuned=0.01, fresh=0.05)
-                                           + ".")
-    clipnorm: float = option(1.0, "Global gradient-norm clipping (0: off).")
-    layer_decay: Optional[float] = option(None, "Layer-wise learning-rate decay, e.g. 0.8.")
+                                           + ".", may_change=True)
+    clipnorm: float = option(1.0, "Global gradient-norm clipping (0: off).", may_change=True)
+    layer_decay: Optional[float] = option(None, "Layer-wise learning-rate decay, e.g. 0.8.",
+                                          may_change=True)
     dropout: Optional[float] = option(None, "Backbone dropout override.")
     mixed_precision: Optional[str] = option(None, "Mixed precision policy.",
                                             choices=("bfloat16", "float16"))
     strategy: str = option("default", "tf.distribute strategy.",
-                           choices=("default", "mirrored", "multi_worker", "tpu"))
-    tpu: str = option("", "TPU address for --strategy=tpu.")
-    export_dir: Optional[str] = option(None, "Export the trained model for TF Serving here.")
+                           choices=("default", "mirrored", "multi_worker", "tpu"), may_change=True)
+    tpu: str = option("", "TPU address for --strategy=tpu.", may_change=True)
+    export_dir: Optional[str] = option(None, "Export the trained model for TF Serving here.",
+                                       may_change=True)
     export_quantize: Optional[str] = option(None, "With --export_dir: int8 exports int8 "
                                             "weights and dynamically quantized activations "
-                                            "(docs/export.md).", choices=("int8",))
+                                            "(docs/export.md).", choices=("int8",),
+                                            may_change=True)
     push_to_hub: Optional[str] = option(None, "OWNER/NAME: at the end of the run, upload the "
                                         "trained encoder as a Hugging Face folder with its "
                                         "tokenizer and a model card with the metrics "
-                                        "(zoo.push_to_hub; token from HF_TOKEN).")
+                                        "(zoo.push_to_hub; token from HF_TOKEN).", may_change=True)
     options: object = dataclasses.field(default_factory=dict)  # the task's; see make_task
 
     @classmethod
@@ -207,6 +220,7 @@ def make_task(settings):
                         eval_split=settings.eval_split, sequence_length=settings.sequence_length,
                         num_classes=settings.num_classes, text_fields=settings.text_fields,
                         label_field=settings.label_field, seed=settings.seed,
+                        skip_bad_examples=settings.skip_bad_examples,
                         options=settings.options)
     return catalog.task_class(settings.task)(config)
 
@@ -288,12 +302,21 @@ def run(settings):
         from export import quantize
 
         quantize.check_kernel()
-    if settings.export_dir and type(task).serving_spec is Task.serving_spec:
-        raise ValueError(f"--export_dir: {task.name} models have no serving signatures yet; "
-                         "train without --export_dir (the model is saved in model_dir).")
     if task.distills != bool(settings.teacher):
         raise ValueError(f"--teacher is for the distill_* tasks; --task={task.name} "
                          + ("needs one." if task.distills else "takes none."))
+    # One run per folder (each worker locks the folder it writes to).
+    with model_dir.lock(distributed.write_dir(settings.model_dir, strategy)):
+        return _train(task, settings, strategy)
+
+
+def _train(task, settings, strategy):
+    """run() once model_dir is this process's: settings checked against the
+    run recorded there, data, model, training, export."""
+    recorded = model_dir.run_settings(settings, task.options)
+    changed = model_dir.check_settings(
+        settings.model_dir, recorded, task_options.may_change(RunSettings),
+        resuming=bool(loop.checkpoint_paths(os.path.join(settings.model_dir, "checkpoints"))))
     preprocessor = (text_preprocessor(task, settings, settings.source, strategy)
                     if task.text else None)
     if task.text and settings.source is not None and distributed.is_chief(strategy):
@@ -322,6 +345,8 @@ def run(settings):
             decay=settings.decay, weight_decay=settings.weight_decay,
             clipnorm=settings.clipnorm, layer_decay=settings.layer_decay, model=model)
 
+    if distributed.is_chief(strategy):
+        model_dir.record_settings(settings.model_dir, recorded, changed)
     logging.info("Task %s: %s (%s parameters), %d training examples, %d steps of %d.",
                  task.name, backbone.name, f"{model.count_params():,}", train_examples, steps,
                  settings.batch_size)

@@ -45,6 +45,7 @@ FLAGS = ["--task=image_classification", "--model=vit_test_tiny", "--dropout=0",
          "--eval_every_loops=100", "--learning_rate=1e-3", "--warmup_fraction=0",
          "--eval_batch_size=100", "--seed=3"]
 TIMEOUT = 150  # seconds, for all three processes together
+PREEMPTED = 3  # the step at which the second worker gets SIGTERM
 
 
 def _free_ports(count):
@@ -58,9 +59,11 @@ def _free_ports(count):
             sock.close()
 
 
-def _start(dump, model_dir, strategy, tf_config, log):
+def _start(dump, model_dir, strategy, tf_config, log, sigterm_at=None):
     env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
     env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    if sigterm_at:
+        env["SIGTERM_AT_STEP"] = str(sigterm_at)
     if tf_config:
         env["TF_CONFIG"] = json.dumps(tf_config)
     command = [sys.executable, "-m", "tests.tasks.test_multi_worker", str(dump),
@@ -75,18 +78,8 @@ def _load(dump):
         return weights, arrays["loss"]
 
 
-@pytest.mark.heavy
-def test_two_workers_train_like_one(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    model_dir = tmp_path / "multi_worker"
-    logs = [open(tmp_path / f"{name}.log", "w+") for name in ("worker0", "worker1", "single")]
-    processes = [
-        _start(tmp_path / f"worker{index}.npz", model_dir, "multi_worker",
-               {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}},
-               logs[index])
-        for index in (0, 1)]
-    processes.append(_start(tmp_path / "single.npz", tmp_path / "single", "default", None,
-                            logs[2]))
+def _wait(processes, logs):
+    """Waits for `processes` (killing them after TIMEOUT); returns their outputs."""
     try:
         deadline = time.time() + TIMEOUT
         while time.time() < deadline and any(p.poll() is None for p in processes):
@@ -101,8 +94,49 @@ def test_two_workers_train_like_one(tmp_path):
         log.seek(0)
         outputs.append(log.read())
         log.close()
+    return outputs
+
+
+@pytest.mark.heavy
+def test_two_workers_train_like_one(tmp_path):
+    """Also: SIGTERM on the second worker at step PREEMPTED stops both workers
+    at that step with the documented status and the chief's checkpoint of it;
+    the same two commands resume there."""
+    from tasks.training import preemption
+
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    model_dir = tmp_path / "multi_worker"
+
+    def worker(index, log, sigterm_at=None):
+        return _start(tmp_path / f"worker{index}.npz", model_dir, "multi_worker",
+                      {"cluster": {"worker": workers}, "task": {"type": "worker",
+                                                               "index": index}},
+                      log, sigterm_at)
+
+    logs = [open(tmp_path / f"{name}.log", "w+") for name in ("worker0", "worker1", "single")]
+    processes = [worker(0, logs[0]), worker(1, logs[1], sigterm_at=PREEMPTED),
+                 _start(tmp_path / "single.npz", tmp_path / "single", "default", None, logs[2])]
+    outputs = _wait(processes, logs)
+    for name, process, output in zip(("worker 0", "worker 1"), processes, outputs):
+        assert process.returncode == preemption.EXIT_STATUS, \
+            f"{name} exited {process.returncode}:\n{output[-4000:]}"
+        assert f"at step {PREEMPTED}, checkpoint" in output, output[-4000:]
+    assert "Stopped by SIGTERM at step" in outputs[1]
+    assert "Stopped by another worker's signal at step" in outputs[0]
+    # The chief's checkpoint of that step is whole and the latest.
+    with open(model_dir / "checkpoints" / "checkpoint") as file:
+        assert f'model_checkpoint_path: "ckpt-{PREEMPTED}"' in file.read()
+    for kind in ("index", "data-00000-of-00001"):
+        assert (model_dir / "checkpoints" / f"ckpt-{PREEMPTED}.{kind}").exists()
+
+    resumed_logs = [open(tmp_path / f"resumed{index}.log", "w+") for index in (0, 1)]
+    resumed = [worker(0, resumed_logs[0]), worker(1, resumed_logs[1])]
+    resumed_outputs = _wait(resumed, resumed_logs)
+    processes[:2], outputs[:2] = resumed, resumed_outputs
     for name, process, output in zip(("worker 0", "worker 1", "single"), processes, outputs):
         assert process.returncode == 0, f"{name} exited {process.returncode}:\n{output[-4000:]}"
+        if name != "single":
+            assert f"at step {PREEMPTED}." in output, output[-4000:]
 
     chief, chief_loss = _load(tmp_path / "worker0.npz")
     other, other_loss = _load(tmp_path / "worker1.npz")
@@ -114,8 +148,10 @@ def test_two_workers_train_like_one(tmp_path):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(chief_loss, other_loss)
 
-    # ... and it is the model one worker trains with the same global batch.
-    assert chief_loss.shape == single_loss.shape == (STEPS,)
+    # ... and it is the model one worker trains with the same global batch
+    # (the resumed workers' losses are those of the steps after PREEMPTED).
+    single_loss = single_loss[PREEMPTED:]
+    assert chief_loss.shape == single_loss.shape == (STEPS - PREEMPTED,)
     np.testing.assert_allclose(chief_loss, single_loss, rtol=1e-4)
     for a, b in zip(chief, single):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -134,7 +170,6 @@ def test_two_workers_train_like_one(tmp_path):
     # of the 360 validation images (an argmax may flip on a near tie).
     for name, value in single_scores.items():
         assert abs(metrics["final"][name] - value) <= 1 / 360 + 1e-9, (metrics, single_scores)
-    assert "Resumed" not in outputs[0] + outputs[1]
 
 
 def _worker_main(dump, argv):
@@ -145,6 +180,19 @@ def _worker_main(dump, argv):
     from tasks.training import loop
 
     real_train = loop.train
+    if os.environ.get("SIGTERM_AT_STEP"):  # a preemption of this worker at that step
+        import keras
+
+        step = int(os.environ["SIGTERM_AT_STEP"])
+
+        class SigtermAt(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if int(self.model.optimizer.iterations.numpy()) == step:
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+        fit = keras.Model.fit
+        keras.Model.fit = lambda model, *args, callbacks=(), **kwargs: fit(
+            model, *args, callbacks=[*callbacks, SigtermAt()], **kwargs)
 
     def train_and_dump(task, model, *args, **kwargs):
         result = real_train(task, model, *args, **kwargs)

@@ -234,7 +234,7 @@ def test_reads_fields_and_checks_labels(tmp_path):
         {"context": "A man sits", "choices": ["down", "up"], "label": 1}]
 
     write_jsonl(data, "test", [{"context": "c", "choices": ["a", "b"], "label": -1}])
-    with pytest.raises(ValueError, match="Label -1 is not the index"):
+    with pytest.raises(ValueError, match=r"test.jsonl:1: label -1 is not the index"):
         MultipleChoiceTask(TaskConfig(data=str(data))).examples("test")
 
 
