@@ -22,7 +22,7 @@ the shorter `choices` lists with "", and a client can do the same.
 
 import tensorflow as tf
 
-from export.signatures import TEXT_IDS, _checked, _checked_ids, _signature
+from export.signatures import TEXT_IDS, _checked, _checked_ids, _signature, valid_utf8
 
 _SHORT, _LONG = "a short choice", "a long choice " * 100
 
@@ -73,7 +73,8 @@ def choice_signatures(call_model, spec, preprocessor):
     choice model's signatures."""
 
     def from_text(text, choices):
-        text, choices = _checked(text, [None]), _checked(choices, [None, None])
+        text = valid_utf8(_checked(text, [None]))
+        choices = valid_utf8(_checked(choices, [None, None]))
         return choice_outputs(call_model(pack_choices(preprocessor, text, choices))["logits"],
                               choices)
 

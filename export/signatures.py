@@ -155,7 +155,7 @@ class ServingModule(tf.Module):
         text_names = spec.text_inputs
 
         def from_text(*texts):
-            texts = [_checked(text, [None]) for text in texts]
+            texts = [valid_utf8(_checked(text, [None])) for text in texts]
             if spec.kind == "span":  # every window of a long context, answers from its text
                 return spans.answer_questions(spec, call_model, tokenizer, *texts)
             return from_features(preprocessor(*texts))
@@ -192,6 +192,16 @@ def _checked(tensor, shape):
     """`tensor`, or TensorFlow's error naming it when its shape does not fit
     (a signature's own shape is not enforced when it is called)."""
     return tf.ensure_shape(tensor, shape, name=None)
+
+
+def valid_utf8(texts):
+    """`texts` with each invalid UTF-8 sequence replaced by U+FFFD, as Python's
+    bytes.decode(errors="replace") reads it: served text is always valid
+    UTF-8. Without it the tokenizers met the raw bytes (WordPiece made [UNK]
+    of them, where BERT drops a U+FFFD), and a question-answering answer did
+    not match its character offsets (these count a replaced sequence as one
+    character; the answer's substring skipped stray continuation bytes)."""
+    return tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
 
 
 def _checked_ids(features, max_length, rank=2):

@@ -75,7 +75,10 @@ def lower_utf8(strings):
     other normalization: the model's own normalizer (NFKC by default) runs
     after it.
     """
-    return tf.strings.lower(strings, encoding="utf-8")
+    # tf.strings.lower ends a string at a NUL byte: NUL travels as a private-use character.
+    strings = tf.strings.regex_replace(strings, "\x00", "\U000F0001")
+    return tf.strings.regex_replace(tf.strings.lower(strings, encoding="utf-8"),
+                                    "\U000F0001", "\x00")
 
 
 class SentencePieceTokenizer(tf.Module):

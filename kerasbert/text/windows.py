@@ -34,7 +34,7 @@ import functools
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from kerasbert.text.sentencepiece import python_whitespace
+from kerasbert.text.sentencepiece import lower_utf8, python_whitespace
 
 NO_SCORE = -3.0e38  # the score of "no possible span" (an empty context)
 MOST_SPECIALS = 4  # <s> question </s></s> window </s>: fairseq pairs have the most
@@ -62,8 +62,14 @@ def check_windowing(sequence_length, doc_stride, max_query_length):
 def context_words(contexts):
     """contexts [batch] -> (words [batch, (words)], first character of each
     word [batch, (words)] int64, in characters (code points))."""
-    words, byte_starts, _ = tf_text.regex_split_with_offsets(
-        contexts, f"[{python_whitespace()}]+")
+    # tensorflow-text's regex_split ends a string at a NUL byte: split a copy
+    # with \x01 (one byte, no whitespace either) for NUL, read the words from
+    # the contexts themselves.
+    _, byte_starts, byte_ends = tf_text.regex_split_with_offsets(
+        tf.strings.regex_replace(contexts, "\x00", "\x01"), f"[{python_whitespace()}]+")
+    words = byte_starts.with_flat_values(tf.strings.substr(
+        tf.gather(contexts, byte_starts.value_rowids()), byte_starts.flat_values,
+        byte_ends.flat_values - byte_starts.flat_values))
     _, char_bytes = tf.strings.unicode_decode_with_offsets(contexts, "UTF-8")
     # A word's character index: how many characters start before its first byte.
     largest = tf.int64.max
@@ -100,7 +106,7 @@ def _normalized(tokenizer, words):
     if hasattr(tokenizer, "normalize"):
         return tokenizer.normalize(words)
     if getattr(tokenizer, "lower_case", False):
-        return tf.strings.lower(words, encoding="utf-8")
+        return lower_utf8(words)
     return words
 
 

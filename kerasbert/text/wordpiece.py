@@ -135,6 +135,9 @@ class WordPieceTokenizer(tf.Module):
 
         Special tokens are their stand-ins, too-long words the [UNK] stand-in.
         """
+        # tensorflow-text's regex_split ends a string at a NUL byte: NUL travels
+        # as a private-use character, which normalization drops as it drops NUL.
+        strings = tf.strings.regex_replace(strings, "\x00", "\U000F0001")
         pieces = tf_text.regex_split(strings, self._special_pattern, self._special_pattern)
         raw = pieces.flat_values
         text = self.normalize(raw)
@@ -231,7 +234,8 @@ class KerasHubWordPieceTokenizer(WordPieceTokenizer):
     def split_words(self, strings):
         """strings [batch] -> words [batch, (words)], as keras-hub pretokenizes;
         special tokens are their stand-ins, too-long words the [UNK] stand-in."""
-        text = strings
+        # NUL is a separator here (\p{Cc}); regex_split would end the string at it.
+        text = tf.strings.regex_replace(strings, "\x00", " ")
         if self.split_on_cjk:
             text = tf.strings.regex_replace(text, _KERAS_HUB_CJK, r" \0 ")
         if self.do_strip_accents:

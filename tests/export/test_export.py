@@ -16,9 +16,10 @@ import tensorflow as tf
 
 import export
 import zoo
-from export.verify import call_exports_in_fresh_process
+from export.verify import CallError, call_exports_in_fresh_process
 from kerasbert.text import build_wordpiece_vocabulary
 from tasks.base import TaskConfig
+from tests.export import odd_requests
 from tests.text_corpus import training_corpus
 
 TOLERANCE = 1e-5
@@ -85,7 +86,9 @@ def assert_close(actual, expected, name):
 
 
 # Every kind's export is built below and all are called in ONE fresh process
-# (TensorFlow loads once): `served[case]` = (model, {signature: outputs}, extra).
+# (TensorFlow loads once): `served[case]` = (model, {signature: outputs}, extra);
+# the same process sends each kind the odd requests of tests/export/odd_requests.py
+# (`odd_served[case]` = ({call: inputs}, {call: outputs or CallError})).
 
 def classifier_case(root, tokenizer_dir, pair):
     from tasks.classification import TextClassificationTask
@@ -204,7 +207,9 @@ def albert_qa_case(root):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tokenizer_dir):
+def one_process(tmp_path_factory, tokenizer_dir):
+    """(cases, {version: calls}, {version: results}): every kind's regular and
+    odd calls in one fresh process."""
     root = tmp_path_factory.mktemp("kinds")
     cases = {
         "classifier": classifier_case(root / "clf", tokenizer_dir, pair=False),
@@ -219,10 +224,34 @@ def served(tmp_path_factory, tokenizer_dir):
 
     cases["int8_classifier"] = test_quantize.int8_classifier_case(
         root / "clf", cases["classifier"][1], SEQUENCE)
-    outputs = call_exports_in_fresh_process(
-        {version: calls for version, _, calls, _ in cases.values()})
-    return {name: (model, outputs[version], extra)
-            for name, (version, model, _, extra) in cases.items()}
+    calls = {version: dict(regular) for version, _, regular, _ in cases.values()}
+    for name, (version, _, regular, _) in cases.items():
+        if name == "vit":
+            height, width = export.read_spec(os.path.join(version, "assets.extra")).image_size
+            calls[version].update(odd_requests.image_calls(
+                regular["serving_default"]["image_bytes"], height, width))
+        else:
+            calls[version].update(odd_requests.text_calls(regular["serving_default"],
+                                                          qa_context(name)))
+    return cases, calls, call_exports_in_fresh_process(calls, record_errors=True)
+
+
+@pytest.fixture(scope="module")
+def served(one_process):
+    cases, _, outputs = one_process
+    regular = {name: {call: outputs[version][call] for call in calls}
+               for name, (version, _, calls, _) in cases.items()}
+    failed = {(name, call): result for name, results in regular.items()
+              for call, result in results.items() if isinstance(result, CallError)}
+    assert not failed, failed
+    return {name: (model, regular[name], extra)
+            for name, (_, model, _, extra) in cases.items()}
+
+
+@pytest.fixture(scope="module")
+def odd_served(one_process):
+    cases, calls, outputs = one_process
+    return {name: (calls[version], outputs[version]) for name, (version, *_) in cases.items()}
 
 
 @pytest.mark.heavy
@@ -331,6 +360,40 @@ def test_vit_classifier_serves_image_bytes(served):
         assert_close(result["logits"], logits, signature)
         assert [n.decode() for n in result["label_name"]] == [
             ["cat", "dog"][i] for i in logits.argmax(-1)]
+
+
+TEXT_KINDS = ["classifier", "pair_classifier", "tagger", "qa", "albert_qa", "backbone",
+              "int8_classifier"]
+
+
+def qa_context(case):
+    """The input holding a question-answering case's context (None for other kinds)."""
+    return "text_b" if case in ("qa", "albert_qa") else None
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("case", TEXT_KINDS)
+def test_odd_text_requests_are_answered(odd_served, case):
+    """Invalid UTF-8 (as its replacement), NUL bytes, empty strings, a huge
+    text, an empty and a large batch, in each text input."""
+    calls, outputs = odd_served[case]
+    odd_requests.check_text_answers(calls, outputs, qa_context(case))
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("case", TEXT_KINDS)
+def test_text_after_a_nul_is_read(odd_served, case):
+    # tensorflow-text's regex_split and tf.strings.lower end a string at its
+    # first NUL: the tokenizers and QA's context words carry NUL through.
+    odd_requests.text_after_nul_changes_the_answer(*odd_served[case])
+
+
+@pytest.mark.heavy
+def test_odd_images_are_answered_or_refused(odd_served):
+    """Corrupt bytes refused with InvalidArgumentError; a 1x1, a 4000x3000, a
+    grayscale, an RGBA, a 16-bit PNG and an animated GIF answered as the RGB
+    picture they show; an empty and a large batch."""
+    odd_requests.check_image_answers(*odd_served["vit"])
 
 
 @pytest.fixture(scope="module")
