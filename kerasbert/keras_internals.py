@@ -106,11 +106,13 @@ def sublayers(layer):
 
 
 def ignore_nonfinite_losses(model):
-    """Makes the mean loss `fit` logs leave out NaN and Inf batch losses (a
-    compiled `model`; its training step adds each batch's loss to it)."""
+    """Makes the mean training loss `fit` logs leave out NaN and Inf batch
+    losses (a compiled `model`). Evaluation shares the tracker and keeps
+    counting them: a NaN evaluation loss must show."""
     check_keras()
     tracker = model._loss_tracker
     update_state = tracker.update_state
+    train_step = model.train_step
 
     def finite_update_state(values, sample_weight=None):
         finite = keras.ops.all(keras.ops.isfinite(values))
@@ -118,4 +120,11 @@ def ignore_nonfinite_losses(model):
         return update_state(keras.ops.where(finite, values, keras.ops.zeros_like(values)),
                             sample_weight=keras.ops.where(finite, weight, 0.0))
 
-    tracker.update_state = finite_update_state
+    def training_step(data):  # runs when the train function is traced
+        tracker.update_state = finite_update_state
+        try:
+            return train_step(data)
+        finally:
+            tracker.update_state = update_state
+
+    model.train_step = training_step

@@ -28,7 +28,7 @@ from absl import logging
 
 from kerasbert import keras_internals
 from tasks.options import option
-from tasks.training import distributed, preemption
+from tasks.training import distributed, model_dir, preemption
 
 
 @dataclasses.dataclass
@@ -109,9 +109,9 @@ class _LoopEnd(keras.callbacks.Callback):
         if skipped == self.skipped:
             return
         self.skipped = skipped
-        problem = (f"Step {step}: the loss or a gradient is not finite (NaN or Inf) on batch "
-                   f"{step} of the training stream (--seed={self.settings.seed}); the weights "
-                   "were not updated")
+        problem = (f"Step {step} (batch {step} of the seeded training stream, --seed="
+                   f"{self.settings.seed}): the loss or a gradient is not finite (NaN or Inf); "
+                   "the weights were not updated")
         if not self.settings.skip_nonfinite_batches:
             latest = self.manager.latest_checkpoint
             raise NonFiniteLoss(
@@ -148,7 +148,8 @@ class _LoopEnd(keras.callbacks.Callback):
             if self.chief:  # multi-worker: the chief alone writes files to model_dir
                 _save_atomically(self.task.saved_model(self.model),
                                  os.path.join(self.settings.model_dir, "best_model.keras"))
-                _write_json(os.path.join(self.settings.model_dir, "best.json"), self.best)
+                model_dir.write_json(os.path.join(self.settings.model_dir, "best.json"),
+                                     self.best)
 
 
 def _check_weights_finite(model, what):
@@ -163,13 +164,6 @@ def _check_weights_finite(model, what):
 
 def _format(scores):
     return ", ".join(f"{name}={value:.4f}" for name, value in sorted(scores.items()))
-
-
-def _write_json(path, content):
-    temporary = path + ".tmp"
-    with open(temporary, "w") as file:
-        json.dump(content, file, indent=2, sort_keys=True)
-    os.replace(temporary, path)
 
 
 def _random_streams(model):
@@ -188,9 +182,16 @@ def training_checkpoint(model, optimizer):
 def restore(path, model, optimizer):
     """Restores `training_checkpoint` state; the model and optimizer must match.
     Checkpoints written before the random streams were saved still restore
-    (the streams then start afresh)."""
-    tf.train.Checkpoint(model=model, optimizer=optimizer).restore(
-        path).assert_existing_objects_matched()
+    (the streams then start afresh), and so do those written before the
+    optimizer counted skipped non-finite steps (the count starts at 0)."""
+    counted = any(name.startswith("optimizer/skipped_steps/")
+                  for name, _ in tf.train.list_variables(path))
+    if counted or not hasattr(optimizer, "skipped_steps"):
+        tf.train.Checkpoint(model=model, optimizer=optimizer).restore(
+            path).assert_existing_objects_matched()
+    else:
+        tf.train.Checkpoint(model=model).restore(path).assert_existing_objects_matched()
+        tf.train.Checkpoint(optimizer=optimizer).restore(path).expect_partial()
     tf.train.Checkpoint(random_streams=_random_streams(model)).restore(path).expect_partial()
 
 
@@ -288,7 +289,7 @@ def train(task, model, optimizer, train_dataset_fn, evaluate, settings):
     if chief:  # multi-worker: the chief alone writes files to model_dir
         _save_atomically(task.saved_model(model), os.path.join(settings.model_dir,
                                                                "model.keras"))
-        _write_json(os.path.join(settings.model_dir, "metrics.json"), result)
+        model_dir.write_json(os.path.join(settings.model_dir, "metrics.json"), result)
     distributed.remove_write_dir(settings.model_dir, strategy)
     return result
 
@@ -317,9 +318,16 @@ def restore_latest(folder, model, optimizer, set_aside=True):
     for path in paths:
         try:
             restore(path, model, optimizer)
-        # A truncated file fails as an OpError or, in the object graph, as an
-        # IndexError ("Read less bytes than requested").
-        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
+        # Whole, but of another model: shapes or dtypes differ (InvalidArgument),
+        # objects are missing (AssertionError, ValueError).
+        except (tf.errors.InvalidArgumentError, AssertionError, ValueError) as error:
+            raise RuntimeError(
+                f"Checkpoint {path} does not match the model and optimizer this run builds "
+                f"({str(error).strip().splitlines()[0][:300]}): was model_dir trained with "
+                "other code or settings? Use another --model_dir.") from error
+        # A truncated or missing file: an OpError (DataLoss, a missing file), or
+        # IndexError ("Read less bytes than requested") in the object graph.
+        except (tf.errors.OpError, IndexError) as error:
             reason = str(error).strip().splitlines()[0][:300]
             logging.warning("Checkpoint %s is damaged (%s); trying the one before.", path,
                             reason)

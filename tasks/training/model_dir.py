@@ -81,17 +81,19 @@ def comparable(values):
 
 
 def check_settings(folder, settings, may_change, resuming):
-    """Refuses `settings` ({name: value}) that differ from those recorded in
-    `folder`/run.json in a name not in `may_change`; returns {name: (recorded,
-    now)} of the accepted changes (logged). `resuming`: the folder holds a
-    checkpoint (a run recorded before run.json existed is accepted, with a
-    warning)."""
+    """Checks `settings` ({name: value}) against those recorded in
+    `folder`/run.json when the run resumes (`resuming`: the folder holds a
+    checkpoint): refuses one that differs in a name not in `may_change`, and
+    returns {name: (recorded, now)} of the accepted changes (logged). Returns
+    None when there is nothing to resume: a run that never reached a
+    checkpoint may be started again with any settings."""
     path = os.path.join(folder, SETTINGS_FILE)
+    if not resuming:
+        return None
     if not os.path.exists(path):
-        if resuming:
-            logging.warning("%s has checkpoints but no %s (an older run): its settings cannot "
-                            "be checked; the ones of this run are recorded now.", folder,
-                            SETTINGS_FILE)
+        logging.warning("%s has checkpoints but no %s (an older run): its settings cannot "
+                        "be checked; the ones of this run are recorded now.", folder,
+                        SETTINGS_FILE)
         return {}
     with open(path) as file:
         recorded = json.load(file)["settings"]
@@ -113,19 +115,24 @@ def check_settings(folder, settings, may_change, resuming):
 
 
 def record_settings(folder, settings, changed=None):
-    """Writes `settings` to `folder`/run.json (whole or not at all), with the
-    accepted changes of this resume appended to its history."""
+    """Writes `settings` to `folder`/run.json (whole or not at all); a resume
+    (`changed` not None) keeps the first start's time and appends its changes."""
     path = os.path.join(folder, SETTINGS_FILE)
     record = {"settings": comparable(settings), "started": _now(), "resumes": []}
-    if os.path.exists(path):
+    if changed is not None and os.path.exists(path):
         with open(path) as file:
             previous = json.load(file)
         record["started"] = previous.get("started", record["started"])
         record["resumes"] = previous.get("resumes", []) + [
-            {"at": _now(), "changed": comparable(changed or {})}]
+            {"at": _now(), "changed": comparable(changed)}]
+    write_json(path, record)
+
+
+def write_json(path, content):
+    """Writes `content` to `path` as JSON, whole or not at all."""
     temporary = path + ".tmp"
     with open(temporary, "w") as file:
-        json.dump(record, file, indent=2, sort_keys=True)
+        json.dump(content, file, indent=2, sort_keys=True)
     os.replace(temporary, path)
 
 
@@ -135,4 +142,6 @@ def run_settings(settings, task_options):
     values = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)
               if field.name != "options"}
     values.update(dataclasses.asdict(task_options))
-    return values
+    # A local file or folder is compared by where it is, however it was named.
+    return {name: os.path.abspath(value) if isinstance(value, str) and value
+            and os.path.exists(value) else value for name, value in values.items()}

@@ -68,7 +68,8 @@ class Watch:
 
     def _restore(self):
         for number, handler in self._previous.items():
-            signal.signal(number, handler)
+            # None: a handler installed outside Python, which cannot be put back.
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
         self._previous = {}
 
     @contextlib.contextmanager

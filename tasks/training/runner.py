@@ -68,8 +68,8 @@ class RunSettings(loop.TrainingSettings):
                                      "SQuAD answer not in its context, an image that does not "
                                      "decode, ...) with a warning naming it, and count it in "
                                      "metrics.json; default: stop with an error naming it.",
-                                     # A run that trained read its training split whole:
-                                     # switched on at a resume, it only skips evaluation rows.
+                                     # A run that trained had read both splits: switched at
+                                     # a resume, it changes nothing.
                                      may_change=True)
     num_classes: Optional[int] = option(None, "Classes (default: from the training labels).")
     sequence_length: int = option(128, "Packed length of text inputs.")
@@ -333,6 +333,7 @@ def _train(task, settings, strategy):
             preprocessor = tuple(backbone.image_size) + (backbone.num_channels,)
         model = task.build_model(backbone)
         train_examples = _count(task, settings.train_split)
+        task.examples(settings.eval_split)  # a bad evaluation row fails now, before step 1
         steps = settings.train_steps or max(1, math.ceil(
             settings.num_epochs * train_examples / settings.batch_size))
         # Training runs whole loops: the schedule (and a distillation's stage

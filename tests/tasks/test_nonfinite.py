@@ -58,10 +58,11 @@ def assert_model_finite(path):
 
 def test_a_nan_batch_stops_the_run_or_is_skipped(tmp_path, poisoned_batch, monkeypatch):
     stopped = tmp_path / "stopped"
-    with pytest.raises(loop.NonFiniteLoss, match=rf"Step {POISONED_STEP}: the loss or a "
-                       rf"gradient is not finite \(NaN or Inf\) on batch {POISONED_STEP} of "
-                       r"the training stream .* latest checkpoint \(.*ckpt-4\) holds finite "
-                       r"weights.*--skip_nonfinite_batches"):
+    with pytest.raises(loop.NonFiniteLoss, match=rf"Step {POISONED_STEP} \(batch "
+                       rf"{POISONED_STEP} of the seeded training stream, --seed=0\): the loss "
+                       r"or a gradient is not finite \(NaN or Inf\); the weights were not "
+                       r"updated. .* latest checkpoint \(.*ckpt-4\) holds finite weights.*"
+                       r"--skip_nonfinite_batches"):
         runner.run(settings(stopped))
     assert loop.checkpoint_paths(str(stopped / "checkpoints")) == [
         str(stopped / "checkpoints" / "ckpt-4")]

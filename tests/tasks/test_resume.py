@@ -55,13 +55,14 @@ def final_weights(model_dir):
     return keras.saving.load_model(os.path.join(model_dir, "model.keras")).get_weights()
 
 
-def run_until_checkpoints(model_dir, count, **popen):
-    """`command(model_dir)` started; returns it once `count` checkpoints exist."""
+def run_until_checkpoint_after(model_dir, step, **popen):
+    """`command(model_dir)` started; returns it as soon as it has written a
+    checkpoint of a step after `step`."""
     process = subprocess.Popen(command(model_dir), cwd=ROOT, **popen)
     deadline = time.time() + 240
-    while time.time() < deadline and len(checkpoint_steps(model_dir)) < count:
+    while time.time() < deadline and max(checkpoint_steps(model_dir), default=0) <= step:
         assert process.poll() is None, "the run ended before its checkpoints"
-        time.sleep(0.05)
+        time.sleep(0.01)
     return process
 
 
@@ -80,9 +81,9 @@ def test_preempted_killed_and_damaged_runs_resume_exactly(tmp_path, uninterrupte
 
     model_dir = str(tmp_path / "run")
     # 1. SIGTERM mid-loop: a checkpoint of the step it is at, the documented status.
-    first = run_until_checkpoints(model_dir, 1, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-    time.sleep(0.3)  # into the second loop
+    first = run_until_checkpoint_after(model_dir, 0, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.2)  # into the second loop (a step takes ~20 ms here, a loop 50 steps)
     first.send_signal(signal.SIGTERM)
     output = first.communicate(timeout=120)[0]
     assert first.returncode == preemption.EXIT_STATUS, output[-3000:]
@@ -90,7 +91,7 @@ def test_preempted_killed_and_damaged_runs_resume_exactly(tmp_path, uninterrupte
                       r"command resumes", output)
     assert match, output[-3000:]
     stopped = int(match.group(1))
-    assert stopped < STEPS and stopped == max(checkpoint_steps(model_dir)), output[-3000:]
+    assert stopped % PER_LOOP and stopped == max(checkpoint_steps(model_dir)), output[-3000:]
     assert not os.path.exists(os.path.join(model_dir, "model.keras"))
 
     # 2. Started while another process runs there: refused, naming it (this
@@ -104,8 +105,8 @@ def test_preempted_killed_and_damaged_runs_resume_exactly(tmp_path, uninterrupte
             runner.run(settings)
 
     # 3. Resumed at that step (mid-loop), then SIGKILLed.
-    resumed = run_until_checkpoints(model_dir, len(checkpoint_steps(model_dir)) + 1,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    resumed = run_until_checkpoint_after(model_dir, stopped, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True)
     resumed.send_signal(signal.SIGKILL)
     log = resumed.communicate()[0]
     assert resumed.returncode == -signal.SIGKILL
@@ -223,3 +224,37 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before(tmp_path):
     with pytest.raises(RuntimeError, match=r"No usable checkpoint in .*checkpoints: ckpt-1: "
                        r".*Move the folder away"):
         loop.restore_latest(folder, model, optimizer)
+
+
+def test_checkpoints_without_the_skipped_step_count_still_restore(tmp_path):
+    # Written before LayerwiseAdamW counted skipped non-finite steps (Keras'
+    # AdamW with a schedule has the same state minus that count, appended last): the run resumes, counting
+    # from 0; a checkpoint of another model is an error, not "damaged".
+    import keras
+    import tensorflow as tf
+
+    from tasks.training import loop, optimization
+
+    def model(units=2):
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(units)(inputs))
+
+    old_model = model()
+    old_optimizer = keras.optimizers.AdamW(learning_rate=optimization.WarmupDecay(1e-3, 10))
+    old_optimizer.build(old_model.trainable_variables)
+    old_optimizer.iterations.assign(7)
+    folder = str(tmp_path / "checkpoints")
+    tf.train.CheckpointManager(loop.training_checkpoint(old_model, old_optimizer), folder,
+                               max_to_keep=3).save(checkpoint_number=7)
+    new_model, optimizer = model(), optimization.create_optimizer(1e-3, 10)
+    optimizer.build(new_model.trainable_variables)
+    assert loop.restore_latest(folder, new_model, optimizer).endswith("ckpt-7")
+    assert int(optimizer.iterations.numpy()) == 7 and int(optimizer.skipped_steps.numpy()) == 0
+    for a, b in zip(new_model.get_weights(), old_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    other_model, other_optimizer = model(units=3), optimization.create_optimizer(1e-3, 10)
+    other_optimizer.build(other_model.trainable_variables)
+    with pytest.raises(RuntimeError, match="does not match the model and optimizer this run "
+                       "builds"):
+        loop.restore_latest(folder, other_model, other_optimizer)
