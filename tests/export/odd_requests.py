@@ -1,7 +1,8 @@
 """Odd requests to every kind's `serving_default`, and what each must get.
 
 tests/export/test_export.py sends them in the one fresh process that calls
-every kind's export (calls named "serving_default:<request>[:<input>]", each
+every kind's export (tests/tasks/test_multiple_choice.py: the choice kind's,
+`choice_calls`) (calls named "serving_default:<request>[:<input>]", each
 error recorded: export.verify's record_errors). The rule: an answer where
 one is meaningful, with the regular outputs' names, shapes and finite
 numbers; TensorFlow's InvalidArgumentError naming the problem where none is
@@ -58,6 +59,27 @@ def text_calls(regular, context=None):
                                             for name in regular}
     calls["serving_default:large_batch"] = {name: tiled(texts) for name, texts in
                                             regular.items()}
+    return calls
+
+
+def choice_calls(texts, choices):
+    """text_calls for the multiple-choice kind: `texts` [b] and `choices`
+    [b, n], the odd strings as the text (with a regular row's choices) or as
+    every choice (with a plain text)."""
+    number = choices.shape[1]
+    calls = {}
+    for request, odd_texts in (("invalid_utf8", INVALID_UTF8 + REPLACED), ("nul", NUL),
+                               ("empty_strings", EMPTY), ("huge", [HUGE, b"a short text"])):
+        rows = len(odd_texts)
+        calls[f"serving_default:{request}:text"] = {
+            "text": np.array(odd_texts, dtype=object),
+            "choices": np.array([list(choices[0])] * rows, dtype=object)}
+        calls[f"serving_default:{request}:choices"] = {
+            "text": np.array([b"a plain text"] * rows, dtype=object),
+            "choices": np.array([[text] * number for text in odd_texts], dtype=object)}
+    calls["serving_default:empty_batch"] = {"text": np.array([], dtype=object),
+                                            "choices": np.empty((0, number), dtype=object)}
+    calls["serving_default:large_batch"] = {"text": tiled(texts), "choices": tiled(choices)}
     return calls
 
 

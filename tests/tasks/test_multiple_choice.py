@@ -17,6 +17,7 @@ from tasks import registry
 from tasks.training import runner
 from tasks.base import TaskConfig
 from tasks.multiple_choice import SYNTHETIC_TOPICS, MultipleChoiceTask, synthetic_examples
+from tests.export import odd_requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -132,10 +133,16 @@ def test_the_export_chooses_as_the_model_does(trained):
              for index, row in enumerate(rows)]
     present = np.ones_like(logits, dtype=bool)
     present[1::2, 3] = False
+    # The same process answers the odd requests every export kind gets
+    # (tests/export/odd_requests.py), with choices as a second text input.
+    odd = odd_requests.choice_calls(texts, choices)
     served = call_in_fresh_process(result["export"], {
         "serving_default": {"text": texts, "choices": choices},
         "serve_examples": {"examples": choice_examples(texts, fewer)},
-        "serve_ids": {name: value[:8] for name, value in trained.features.items()}})
+        "serve_ids": {name: value[:8] for name, value in trained.features.items()},
+        **odd}, record_errors=True)
+    odd_requests.check_text_answers(odd, served)
+    odd_requests.text_after_nul_changes_the_answer(odd, served)
 
     default = served["serving_default"]
     np.testing.assert_array_equal(default["label"], logits.argmax(-1))
