@@ -233,3 +233,23 @@ def test_tools_reading_files_keep_every_row(tmp_path):
         read_text_file(f"{path}/texts.jsonl", ["text"])
     assert str(error.value) == (f"{path}/texts.jsonl:2: not JSON (Expecting value at column 1). "
                                 "Fix the row.")
+
+
+def test_an_unchanged_image_folder_is_not_decoded_again(tmp_path, monkeypatch):
+    # A preempted run reads its folder at every restart: the verdict on the
+    # same files (paths, sizes, modification times) is kept, a changed file
+    # checks the folder again.
+    from tasks import image_classification
+
+    paths = [str(tmp_path / "0.png"), str(tmp_path / "1.png")]
+    (tmp_path / "0.png").write_bytes(png())
+    (tmp_path / "1.png").write_bytes(b"not an image")
+    first = image_classification.unreadable_images(paths)
+    assert list(first) == [1]
+    decode = image_classification._decode_failures
+    decoded = []
+    monkeypatch.setattr(image_classification, "_decode_failures",
+                        lambda paths: decoded.append(paths) or decode(paths))
+    assert image_classification.unreadable_images(paths) == first and not decoded
+    (tmp_path / "1.png").write_bytes(png(9))
+    assert image_classification.unreadable_images(paths) == {} and decoded == [paths]
