@@ -110,8 +110,7 @@ class TextClassificationTask(Task):
         task (unknown, or past --num_classes), else None."""
         return bad_rows.ClassLabels(
             self.labels(), self.config.num_classes,
-            "--labels" if self.options.labels else "the training labels",
-            self.config.label_field).check
+            bool(self.options.labels), self.config.label_field).check
 
     def labels_from(self, rows):
         """Class names: the `labels` option, else those of these training rows
@@ -125,9 +124,7 @@ class TextClassificationTask(Task):
         if self._labels is None and self.options.labels:
             self._labels = list(self.options.labels)
         elif self._labels is None:
-            rows = self.examples(self.config.train_split)  # reading it sets them
-            if self._labels is None:  # the split was read before, by other means
-                self._labels = self.labels_from(rows)
+            self.examples(self.config.train_split)  # reading it names them (_checked)
         return self._labels
 
     def encode_labels(self, values):
@@ -290,8 +287,8 @@ class MultiLabelTask(TextClassificationTask):
 
     def label_check(self):
         """Every name of a row's labels must be a class."""
-        classes = bad_rows.ClassLabels(self.labels(), None, "--labels" if self.options.labels
-                                       else "the training labels", self.config.label_field)
+        classes = bad_rows.ClassLabels(self.labels(), None, bool(self.options.labels),
+                                       self.config.label_field)
         return lambda value: next(filter(None, map(classes.check, self._names(value))), None)
 
     def encode_labels(self, values):

@@ -183,8 +183,8 @@ class ImageClassificationTask(Task):
         if self._labels is None and split == self.config.train_split:
             self._labels = list(self.options.labels) or sorted(set(values))
         check = bad_rows.ClassLabels(self.labels(), self.config.num_classes,
-                                     "--labels" if self.options.labels
-                                     else "the training labels", "label", thing="example").check
+                                     bool(self.options.labels), "label",
+                                     thing="example").check
         keep = []
         for number, value in enumerate(values):
             problem = check(value)
@@ -204,9 +204,7 @@ class ImageClassificationTask(Task):
         if self._labels is None and self.options.labels:
             self._labels = list(self.options.labels)
         elif self._labels is None:
-            values = self.examples(self.config.train_split)["labels"]  # reading it sets them
-            if self._labels is None:  # the split was read before, by other means
-                self._labels = sorted({v.item() if hasattr(v, "item") else v for v in values})
+            self.examples(self.config.train_split)  # reading it names them (_checked)
         return self._labels
 
     @property

@@ -163,8 +163,8 @@ class SentenceEmbeddingTask(Task):
         on (softmax: no class; cosine: not a number), else None."""
         if self.objective == "cosine":
             return lambda value: bad_rows.number_problem(value, self.config.label_field)
-        return bad_rows.ClassLabels(self.labels(), None, "--labels" if self.options.labels
-                                    else "the training labels", self.config.label_field).check
+        return bad_rows.ClassLabels(self.labels(), None, bool(self.options.labels),
+                                    self.config.label_field).check
 
     def training_texts(self):
         rows = self.examples(self.config.train_split)

@@ -90,15 +90,15 @@ class ClassLabels:
     `value` is no usable class, else None.
 
     labels: the names in id order; num_classes: the head's outputs (ids 0 to
-    num_classes - 1), or None; named_by: where `labels` came from,
-    "--labels" or "the training labels"; field: the label's column; thing:
+    num_classes - 1), or None; given: `labels` are the --labels option (else
+    the training labels); field: the label's column; thing:
     what the fix fixes ("row", "example").
     """
 
-    def __init__(self, labels, num_classes, named_by, field, thing="row"):
+    def __init__(self, labels, num_classes, given, field, thing="row"):
         self.names = [str(label) for label in labels]
         self.ids = {name: i for i, name in enumerate(self.names)}
-        self.num_classes, self.named_by, self.field, self.thing = (num_classes, named_by, field,
+        self.num_classes, self.given, self.field, self.thing = (num_classes, given, field,
                                                                    thing)
 
     def check(self, value):
@@ -107,7 +107,7 @@ class ClassLabels:
             return no_label(self.field), f"Fix the {thing}"
         name = str(value)
         if name not in self.ids:
-            if self.named_by == "--labels":
+            if self.given:
                 return (f"label {name!r} is not one of --labels {self.names}",
                         f"Add it to --labels or fix the {thing}")
             return (f"label {name!r} is not among the training labels {self.names}",
